@@ -1,0 +1,79 @@
+"""The Numba kernels against their readable NumPy twins, and the output-size rules."""
+import numpy as np
+import pytest
+
+from tinysqueeze.nn import kernels as K
+
+CONFIGS = [  # (N, C, H, W, KH, KW, stride, padding)
+    (2, 3, 9, 11, 3, 3, 1, 1), (1, 2, 8, 7, 7, 7, 2, 3), (3, 1, 5, 5, 1, 1, 2, 0),
+    (2, 4, 13, 13, 3, 3, 2, 0), (1, 3, 10, 6, 3, 1, 2, 1), (2, 2, 6, 9, 2, 4, 3, 0),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_im2col_and_col2im_twins_are_identical(cfg, dtype):
+    n, c, h, w, kh, kw, s, p = cfg
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    ho, wo = K.conv_output_size(h, kh, s, p), K.conv_output_size(w, kw, s, p)
+    cols_np = K.im2col_numpy(x, kh, kw, s, p, ho, wo)
+    cols_nb = K.im2col_numba(x, kh, kw, s, p, ho, wo)
+    assert cols_np.shape == (n, c * kh * kw, ho * wo) and cols_nb.dtype == dtype
+    np.testing.assert_array_equal(cols_np, cols_nb)
+    dcols = rng.standard_normal(cols_np.shape).astype(dtype)
+    dx_np = K.col2im_numpy(dcols, x.shape, kh, kw, s, p, ho, wo)
+    dx_nb = K.col2im_numba(dcols, x.shape, kh, kw, s, p, ho, wo)
+    assert dx_np.shape == x.shape
+    np.testing.assert_array_equal(dx_np, dx_nb)
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    # <im2col(x), y> == <x, col2im(y)> for every x, y: that is what makes col2im the right backward.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 7, 8))
+    ho, wo = K.conv_output_size(7, 3, 2, 1), K.conv_output_size(8, 3, 2, 1)
+    y = rng.standard_normal((2, 27, ho * wo))
+    lhs = np.sum(K.im2col(x, 3, 3, 2, 1, ho, wo) * y)
+    rhs = np.sum(x * K.col2im(y, x.shape, 3, 3, 2, 1, ho, wo))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+@pytest.mark.parametrize("ceil_mode", [True, False])
+@pytest.mark.parametrize("cfg", [(2, 3, 9, 8, 3, 3, 2, 0), (1, 2, 13, 13, 3, 3, 2, 1), (2, 2, 7, 10, 2, 2, 2, 0),
+                                 (1, 1, 6, 5, 3, 2, 1, 1)])
+def test_maxpool_twins_agree(cfg, ceil_mode):
+    n, c, h, w, kh, kw, s, p = cfg
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    ho, wo = (K.pool_output_size(h, kh, s, p, ceil_mode), K.pool_output_size(w, kw, s, p, ceil_mode))
+    out_np, arg_np = K.maxpool_forward_numpy(x, kh, kw, s, p, ho, wo)
+    out_nb, arg_nb = K.maxpool_forward_numba(x, kh, kw, s, p, ho, wo)
+    np.testing.assert_array_equal(out_np, out_nb)
+    np.testing.assert_array_equal(arg_np, arg_nb)
+    dout = rng.standard_normal(out_np.shape).astype(np.float32)
+    dx_np = K.maxpool_backward_numpy(dout, arg_np, x.shape, kh, kw, s, p)
+    dx_nb = K.maxpool_backward_numba(dout, arg_nb, x.shape, kh, kw, s, p)
+    np.testing.assert_allclose(dx_np, dx_nb, rtol=1e-6, atol=1e-6)  # same sums, other order
+
+
+def test_maxpool_tie_rule_first_maximum_wins():
+    x = np.zeros((1, 1, 2, 2), dtype=np.float64)  # every entry ties
+    for forward in (K.maxpool_forward_numpy, K.maxpool_forward_numba):
+        out, arg = forward(x, 2, 2, 2, 0, 1, 1)
+        assert arg[0, 0, 0, 0] == 0
+    dx = K.maxpool_backward(np.ones((1, 1, 1, 1)), arg, x.shape, 2, 2, 2, 0)
+    np.testing.assert_array_equal(dx[0, 0], [[1.0, 0.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("size,expected", [(111, 55), (55, 27), (27, 13), (109, 54), (113, 56), (13, 6)])
+def test_squeezenet_pool_sizes_use_ceil_mode(size, expected):
+    assert K.pool_output_size(size, 3, 2, 0, ceil_mode=True) == expected
+
+
+def test_pool_output_size_matches_pytorch_rules():
+    assert K.pool_output_size(8, 3, 2, 0, ceil_mode=False) == 3
+    assert K.pool_output_size(8, 3, 2, 0, ceil_mode=True) == 4
+    # the last ceil-mode window would start in the right padding: dropped
+    assert K.pool_output_size(5, 2, 2, 1, ceil_mode=True) == 3
+    assert K.conv_output_size(224, 7, 2, 0) == 109 and K.conv_output_size(227, 7, 2, 0) == 111

@@ -1,0 +1,214 @@
+"""Forward values against direct references, and the behaviour every layer promises."""
+import numpy as np
+import pytest
+
+from tinysqueeze import nn
+
+
+def naive_conv(x, weight, bias, stride, padding):
+    """A loop over every output pixel: slow, obviously right."""
+    n, c, h, w = x.shape
+    f, _, kh, kw = weight.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    out = np.zeros((n, f, ho, wo))
+    for b in range(n):
+        for o in range(f):
+            for i in range(ho):
+                for j in range(wo):
+                    window = xp[b, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+                    out[b, o, i, j] = np.sum(window * weight[o]) + (bias[o] if bias is not None else 0)
+    return out
+
+
+def naive_pool(x, kh, kw, stride, padding, ho, wo, reduce):
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            h0, w0 = i * stride - padding, j * stride - padding
+            window = x[:, :, max(h0, 0) : h0 + kh, max(w0, 0) : w0 + kw]
+            out[:, :, i, j] = reduce(window, axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("k,s,p", [(1, 1, 0), (3, 1, 1), (7, 2, 3), ((3, 1), 2, 1), (1, 2, 0), (5, 3, 2)])
+def test_conv_forward_matches_naive_loops(k, s, p):
+    conv = nn.Conv2d(3, 4, k, stride=s, padding=p, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 3, 9, 8)).astype(np.float32)
+    out = conv(x)
+    expected = naive_conv(x.astype(np.float64), conv.weight.data, conv.bias.data, s, p)
+    assert out.shape == expected.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_pointwise_conv_skips_im2col(monkeypatch):
+    from tinysqueeze.nn import conv as conv_module
+
+    def fail(*a, **k):
+        raise AssertionError("a 1x1 convolution must not call im2col/col2im")
+
+    monkeypatch.setattr(conv_module, "im2col", fail)
+    monkeypatch.setattr(conv_module, "col2im", fail)
+    layer = nn.Conv2d(4, 2, 1, rng=np.random.default_rng(0))
+    x = np.random.default_rng(0).standard_normal((2, 4, 5, 5)).astype(np.float32)
+    out = layer(x)
+    assert layer.is_pointwise and out.shape == (2, 2, 5, 5)
+    assert layer.backward(np.ones_like(out)).shape == x.shape
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("k,s,p", [(3, 2, 0), (2, 2, 0), (3, 2, 1), (3, 1, 1)])
+def test_maxpool_forward_matches_explicit_windows(k, s, p, ceil_mode):
+    pool = nn.MaxPool2d(k, s, p, ceil_mode=ceil_mode)
+    x = np.random.default_rng(3).standard_normal((2, 3, 9, 10))
+    out = pool(x)
+    _, _, ho, wo = out.shape
+    np.testing.assert_array_equal(out, naive_pool(x, k, k, s, p, ho, wo, np.max))
+
+
+def test_avgpool_and_global_pool_match_explicit_windows():
+    x = np.random.default_rng(4).standard_normal((2, 3, 7, 9))
+    out = nn.AvgPool2d(3, 2)(x)
+    np.testing.assert_allclose(out, naive_pool(x, 3, 3, 2, 0, 3, 4, np.mean))
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d(1)(x)[:, :, 0, 0], x.mean(axis=(2, 3)))
+    six = nn.AdaptiveAvgPool2d(6)(np.ones((1, 2, 1, 1)))  # AlexNet on a tiny input: replicate
+    assert six.shape == (1, 2, 6, 6) and np.all(six == 1)
+
+
+def test_squeezenet_pool_shapes():
+    pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+    for size, expected in [(111, 55), (55, 27), (27, 13)]:
+        assert pool(np.zeros((1, 1, size, size), np.float32)).shape == (1, 1, expected, expected)
+
+
+def test_relu_does_not_write_into_dout():
+    relu = nn.ReLU()
+    relu(np.array([[-1.0, 2.0]]))
+    dout = np.array([[5.0, 7.0]])
+    dx = relu.backward(dout)
+    np.testing.assert_array_equal(dx, [[0.0, 7.0]])
+    np.testing.assert_array_equal(dout, [[5.0, 7.0]])
+
+
+def test_dropout_is_inverted_seeded_and_identity_in_eval():
+    x = np.ones((200, 50), dtype=np.float32)
+    a, b = nn.Dropout(0.5, seed=7), nn.Dropout(0.5, seed=7)
+    ya, yb = a(x), b(x)
+    np.testing.assert_array_equal(ya, yb)
+    assert set(np.unique(ya)) == {0.0, 2.0}
+    assert abs(ya.mean() - 1.0) < 0.05  # expectation preserved
+    assert not np.array_equal(a(x), ya)  # a new mask each call
+    a.eval()
+    assert a(x) is x and a.backward(x) is x
+
+
+def test_concat_backward_splits_channels():
+    cat = nn.Concat()
+    parts = [np.ones((2, 1, 3, 3)), 2 * np.ones((2, 3, 3, 3))]
+    out = cat(parts)
+    assert out.shape == (2, 4, 3, 3)
+    grads = cat.backward(np.arange(2 * 4 * 9, dtype=float).reshape(2, 4, 3, 3))
+    assert [g.shape for g in grads] == [(2, 1, 3, 3), (2, 3, 3, 3)]
+    assert grads[1][0, 0, 0, 0] == 9.0
+
+
+def test_softmax_cross_entropy_is_stable_and_right():
+    loss = nn.SoftmaxCrossEntropy()
+    logits = np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]])
+    value = loss(logits, np.array([0, 2]))
+    assert np.isfinite(value)
+    assert value == pytest.approx((0.0 + np.log(3)) / 2)
+    ten = loss(np.zeros((4, 10)), np.array([0, 1, 2, 3]))
+    assert ten == pytest.approx(np.log(10))  # initial loss of an untrained net: ln(C)
+    grad = loss.backward()
+    assert grad.shape == (4, 10) and np.allclose(grad.sum(axis=1), 0)
+
+
+def test_parameters_accumulate_until_zero_grad():
+    layer = nn.Linear(3, 2, rng=np.random.default_rng(0))
+    x = np.ones((1, 3), dtype=np.float32)
+    layer(x)
+    layer.backward(np.ones((1, 2), np.float32))
+    first = layer.weight.grad.copy()
+    layer(x)
+    layer.backward(np.ones((1, 2), np.float32))
+    np.testing.assert_allclose(layer.weight.grad, 2 * first)
+    layer.zero_grad()
+    assert not layer.weight.grad.any()
+
+
+def test_module_names_state_dict_and_dtype():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, rng=np.random.default_rng(0)), nn.ReLU(),
+                        nn.Sequential(nn.Flatten(), nn.Linear(4, 2, rng=np.random.default_rng(0))))
+    assert [n for n, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.1.weight", "2.1.bias"]
+    assert all(p.data.dtype == np.float32 for p in net.parameters())
+    state = net.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "2.1.weight", "2.1.bias"]
+    net.to(np.float64)
+    assert all(p.data.dtype == np.float64 and p.grad.dtype == np.float64 for p in net.parameters())
+    x = np.random.default_rng(0).standard_normal((2, 3, 3, 3))
+    assert net(x).dtype == np.float64
+    net.eval()
+    assert all(not m.training for m in net.modules())
+    net.train()
+    assert all(m.training for m in net.modules())
+    assert net.num_parameters() == 4 * 27 + 4 + 8 + 2
+    assert "Conv2d(3, 4, kernel_size=3" in repr(net)
+
+
+def test_load_state_dict_round_trip_and_refusals():
+    def make(seed):
+        return nn.Sequential(nn.Conv2d(2, 3, 3, rng=np.random.default_rng(seed)))
+
+    a, b = make(0), make(1)
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a[0].weight.data, b[0].weight.data)
+    state = a.state_dict()
+    del state["0.bias"]
+    with pytest.raises(ValueError, match="missing keys: 0.bias"):
+        b.load_state_dict(state)
+    state = a.state_dict()
+    state["0.extra"] = np.zeros(1)
+    with pytest.raises(ValueError, match="unexpected keys: 0.extra"):
+        b.load_state_dict(state)
+    state = a.state_dict()
+    state["0.weight"] = np.zeros((3, 2, 5, 5))
+    with pytest.raises(ValueError, match=r"wrong shape for 0.weight: got \(3, 2, 5, 5\), expected \(3, 2, 3, 3\)"):
+        b.load_state_dict(state)
+
+
+@pytest.mark.parametrize("layer,x,message", [
+    (nn.Conv2d(3, 4, 3), np.zeros((3, 8, 8), np.float32), r"Conv2d\(3, 4.*expected input of shape \(N, 3, H, W\), got shape \(3, 8, 8\)"),
+    (nn.Conv2d(3, 4, 3), np.zeros((1, 2, 8, 8), np.float32), r"with 3 channels, got shape \(1, 2, 8, 8\)"),
+    (nn.Conv2d(3, 4, 7), np.zeros((1, 3, 4, 4), np.float32), r"7x7 kernel is larger than the padded input"),
+    (nn.MaxPool2d(3, 2), np.zeros((1, 3, 2, 2), np.float32), r"MaxPool2d.*3x3 window is larger"),
+    (nn.AvgPool2d(3), np.zeros((1, 3, 2, 5), np.float32), r"AvgPool2d.*larger than the input"),
+    (nn.Linear(5, 2), np.zeros((2, 4), np.float32), r"Linear.*expected input of shape \(N, 5\) with 5 channels, got shape \(2, 4\)"),
+    (nn.Conv2d(3, 4, 3), np.zeros((1, 3, 8, 8), np.int64), r"floating-point"),
+])
+def test_bad_input_names_layer_and_shapes(layer, x, message):
+    with pytest.raises(ValueError, match=message):
+        layer(x)
+
+
+def test_bad_labels_and_bad_arguments():
+    loss = nn.SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match=r"label 5 is out of range: expected labels in \[0, 2\]"):
+        loss(np.zeros((2, 3)), np.array([0, 5]))
+    with pytest.raises(ValueError, match=r"labels of shape \(2,\)"):
+        loss(np.zeros((2, 3)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="Concat.*branch 1"):
+        nn.Concat()([np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 4, 4))])
+    with pytest.raises(ValueError, match="p must be in"):
+        nn.Dropout(1.0)
+    with pytest.raises(ValueError, match="padding must be between"):
+        nn.MaxPool2d(3, 2, padding=2)
+
+
+def test_manual_seed_makes_initialisation_reproducible():
+    nn.manual_seed(3)
+    a = nn.Conv2d(2, 2, 3).weight.data
+    nn.manual_seed(3)
+    b = nn.Conv2d(2, 2, 3).weight.data
+    np.testing.assert_array_equal(a, b)

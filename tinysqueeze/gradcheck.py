@@ -1,0 +1,183 @@
+"""Gradient checking: compare a module's hand-written backward with centred finite differences.
+
+For a module f and a fixed random upstream gradient G (same shape as the output), the scalar
+L(x, params) = sum(f(x) * G) has dL/dx = backward(G). Each entry v of the input and of every
+parameter is nudged both ways and
+
+    numeric dL/dv = (L(v + eps) - L(v - eps)) / (2 eps)        (error O(eps^2))
+
+is compared with the analytic gradient, all in float64. The reported relative error of an array is
+
+    max|analytic - numeric| / max(1e-8, max|analytic| + max|numeric|)
+
+(scaled by the array's largest entry, so that entries that are nearly zero do not turn rounding
+noise into a large ratio). Choose inputs where f is differentiable: `distinct_input` makes arrays of
+distinct values away from 0, so no max-pool window has a tie and nothing sits at ReLU's kink.
+
+Usable on your own layer: `gradcheck(MyLayer(), distinct_input((2, 3, 5, 5)))`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import nn
+
+TOLERANCE = 1e-6
+
+
+def rel_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    """max|a - b| / max(1e-8, max|a| + max|b|)"""
+    a, b = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    if a.size == 0:
+        return 0.0
+    return float(np.abs(a - b).max() / max(1e-8, np.abs(a).max() + np.abs(b).max()))
+
+
+def distinct_input(shape: tuple, seed: int = 0, low: float = 0.05, high: float = 1.0) -> np.ndarray:
+    """float64 array of the given shape whose entries are all different, with |x| in [low, high].
+
+    Magnitudes are evenly spaced and shuffled, signs random: no ties (max-pool is differentiable)
+    and no zeros (ReLU is differentiable).
+    """
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    magnitudes = rng.permutation(np.linspace(low, high, size))
+    signs = rng.choice([-1.0, 1.0], size=size)
+    return (magnitudes * signs).reshape(shape)
+
+
+def numeric_gradient(loss: Callable[[], float], array: np.ndarray, indices, eps: float) -> np.ndarray:
+    """Centred differences of loss() with respect to array[index] for each index (array nudged in place)."""
+    grads = np.zeros(len(indices))
+    flat = array.reshape(-1)
+    for k, index in enumerate(indices):
+        original = flat[index]
+        flat[index] = original + eps
+        plus = loss()
+        flat[index] = original - eps
+        minus = loss()
+        flat[index] = original
+        grads[k] = (plus - minus) / (2 * eps)
+    return grads
+
+
+def _chosen_indices(size: int, max_entries: int | None, rng) -> np.ndarray:
+    if max_entries is None or size <= max_entries:
+        return np.arange(size)
+    return np.sort(rng.choice(size, max_entries, replace=False))
+
+
+def gradcheck(module: nn.Module, inputs, *args, eps: float = 1e-6, seed: int = 0,
+              max_entries: int | None = None) -> dict[str, float]:
+    """Relative error of backward against finite differences, for the input(s) and every parameter.
+
+    module: any Module; it is cast to float64 (and left so).
+    inputs: an array, or a list of arrays for modules whose forward takes a list (Concat).
+    args: further forward arguments that are not differentiated (the labels of a loss).
+    max_entries: check at most this many randomly chosen entries of each array (None: all).
+    returns: {"x": err, "weight": err, ...}; a list input gives "x[0]", "x[1]", ...
+    """
+    rng = np.random.default_rng(seed)
+    module.to(np.float64)
+    held = [m for m in module.modules() if isinstance(m, nn.Dropout)]
+    for m in held:
+        m.hold_mask, m.mask = True, None
+    try:
+        is_list = isinstance(inputs, (list, tuple))
+        xs = [np.array(x, dtype=np.float64) for x in (inputs if is_list else [inputs])]
+        forward_input = xs if is_list else xs[0]
+
+        module.zero_grad()
+        out = module(forward_input, *args)
+        scalar = np.ndim(out) == 0
+        upstream = 1.0 if scalar else rng.standard_normal(np.shape(out))
+        dx = module.backward(upstream)
+        dxs = list(dx) if is_list else [dx]
+
+        def loss() -> float:
+            return float(np.sum(module(forward_input, *args) * upstream))
+
+        targets = [(f"x[{k}]" if is_list else "x", x, g) for k, (x, g) in enumerate(zip(xs, dxs))]
+        targets += [(name, p.data, p.grad.copy()) for name, p in module.named_parameters()]
+        errors = {}
+        for name, array, analytic in targets:
+            idx = _chosen_indices(array.size, max_entries, rng)
+            numeric = numeric_gradient(loss, array, idx, eps)
+            errors[name] = rel_error(np.asarray(analytic).reshape(-1)[idx], numeric)
+        return errors
+    finally:
+        for m in held:
+            m.hold_mask = False
+
+
+# ------------------------------------------------------------------------------ the catalogue
+@dataclass
+class Case:
+    """One gradient-check configuration: a layer, how to build it and the input it is checked on."""
+
+    layer: str
+    config: str
+    build: Callable[[], nn.Module]
+    input_shape: tuple | list
+    args: tuple = ()
+    train: bool = True
+    max_entries: int | None = None
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def inputs(self):
+        if isinstance(self.input_shape, list):
+            return [distinct_input(s, seed=self.seed + k) for k, s in enumerate(self.input_shape)]
+        return distinct_input(self.input_shape, seed=self.seed)
+
+    def run(self) -> dict[str, float]:
+        module = self.build()
+        module.train(self.train)
+        return gradcheck(module, self.inputs(), *self.args, seed=self.seed, max_entries=self.max_entries)
+
+
+def layer_cases() -> list[Case]:
+    """Every layer of tinysqueeze.nn over a grid of configurations (kernel 1/3/7, stride 1/2,
+    padding 0/1/3, odd and non-square sizes, batch 1 and 2, ceil_mode on and off, ...)."""
+    cases = []
+    for k in (1, 3, 7):
+        for stride in (1, 2):
+            for pad in (0, 1, 3):
+                batch = 1 if (k + stride + pad) % 2 else 2
+                cases.append(Case("Conv2d", f"k={k} s={stride} p={pad} N={batch} 9x11",
+                                  lambda k=k, s=stride, p=pad: nn.Conv2d(2, 3, k, s, p, rng=np.random.default_rng(k)),
+                                  (batch, 2, 9, 11)))
+    cases.append(Case("Conv2d", "k=(3,1) s=2 p=1 no bias 7x6",
+                      lambda: nn.Conv2d(3, 2, (3, 1), 2, 1, bias=False, rng=np.random.default_rng(1)),
+                      (2, 3, 7, 6)))
+    for k, stride, pad, ceil in [(3, 2, 0, True), (3, 2, 0, False), (3, 2, 1, True), (2, 2, 0, False),
+                                 (3, 1, 1, False), (2, 1, 0, True), (3, 3, 1, True)]:
+        cases.append(Case("MaxPool2d", f"k={k} s={stride} p={pad} ceil={ceil} 9x8",
+                          lambda k=k, s=stride, p=pad, c=ceil: nn.MaxPool2d(k, s, p, ceil_mode=c),
+                          (2, 2, 9, 8)))
+    cases.append(Case("MaxPool2d", "k=3 s=2 ceil=True N=1 13x13 (SqueezeNet's)",
+                      lambda: nn.MaxPool2d(3, 2, ceil_mode=True), (1, 3, 13, 13)))
+    for k, stride in [(2, 2), (3, 1), (3, 2)]:
+        cases.append(Case("AvgPool2d", f"k={k} s={stride} 7x8", lambda k=k, s=stride: nn.AvgPool2d(k, s), (2, 2, 7, 8)))
+    cases.append(Case("AdaptiveAvgPool2d", "output 1 (global) 5x7", lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 5, 7)))
+    cases.append(Case("AdaptiveAvgPool2d", "output 3x2 from 7x5", lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 2, 7, 5)))
+    cases.append(Case("ReLU", "(2, 3, 4, 5)", nn.ReLU, (2, 3, 4, 5)))
+    cases.append(Case("Dropout", "p=0.5 train (fixed mask)", lambda: nn.Dropout(0.5, seed=3), (2, 3, 4, 5)))
+    cases.append(Case("Dropout", "p=0.5 eval", lambda: nn.Dropout(0.5, seed=3), (2, 3, 4, 5), train=False))
+    cases.append(Case("Flatten", "(2, 3, 4, 5)", nn.Flatten, (2, 3, 4, 5)))
+    cases.append(Case("Linear", "7 -> 4 N=3", lambda: nn.Linear(7, 4, rng=np.random.default_rng(2)), (3, 7)))
+    cases.append(Case("Linear", "5 -> 2 N=1 no bias", lambda: nn.Linear(5, 2, bias=False, rng=np.random.default_rng(2)), (1, 5)))
+    cases.append(Case("Concat", "2 branches", nn.Concat, [(2, 3, 4, 5), (2, 2, 4, 5)]))
+    cases.append(Case("Concat", "3 branches N=1", nn.Concat, [(1, 1, 3, 3), (1, 4, 3, 3), (1, 2, 3, 3)]))
+    labels3 = np.array([2, 0, 4])
+    cases.append(Case("SoftmaxCrossEntropy", "N=3 K=5", nn.SoftmaxCrossEntropy, (3, 5), args=(labels3,)))
+    cases.append(Case("SoftmaxCrossEntropy", "N=1 K=10", nn.SoftmaxCrossEntropy, (1, 10), args=(np.array([7]),)))
+    cases.append(Case("Sequential", "conv-relu-pool-flatten-linear",
+                      lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=np.random.default_rng(5)), nn.ReLU(),
+                                            nn.MaxPool2d(2), nn.Flatten(),
+                                            nn.Linear(12, 4, rng=np.random.default_rng(6))),
+                      (2, 2, 4, 4)))
+    return cases

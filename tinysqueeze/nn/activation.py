@@ -1,0 +1,62 @@
+"""ReLU and (inverted) dropout: element-wise layers with no parameters."""
+from __future__ import annotations
+
+import numpy as np
+
+from .module import Module, layer_error
+
+
+class ReLU(Module):
+    """y = max(x, 0).  Backward: dx = dout where x > 0, else 0.
+
+    Any shape in, the same shape out. The derivative at exactly 0 is taken as 0 (PyTorch's choice).
+    Backward returns a new array and never writes into `dout`: in a Fire module `dout` is a view
+    into the gradient of a concatenation, shared with the other branch.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
+            raise layer_error(self, f"expected a floating-point numpy array, got {type(x).__name__}")
+        positive = x > 0
+        self.cache = positive
+        return np.where(positive, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.cache
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each element with probability p and scale the rest by 1/(1-p).
+
+    In eval() it is the identity, so nothing needs rescaling at test time. The mask comes from the
+    layer's own seeded generator. `hold_mask = True` reuses the last mask (for gradient checks, where
+    the same function must be evaluated many times).
+    Any shape in, the same shape out. Backward: dx = dout * mask.
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | None = 0):
+        super().__init__()
+        self.p = float(p)
+        if not 0.0 <= self.p < 1.0:
+            raise layer_error(self, f"p must be in [0, 1), got {p}")
+        self.rng = np.random.default_rng(seed)
+        self.hold_mask = False
+        self.mask = None
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
+            raise layer_error(self, f"expected a floating-point numpy array, got {type(x).__name__}")
+        if not self.training or self.p == 0.0:
+            self.cache = None
+            return x
+        if not (self.hold_mask and self.mask is not None and self.mask.shape == x.shape):
+            keep = self.rng.random(x.shape) >= self.p
+            self.mask = (keep / (1.0 - self.p)).astype(x.dtype)
+        self.cache = self.mask.astype(x.dtype, copy=False)
+        return x * self.cache
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout if self.cache is None else dout * self.cache

@@ -1,0 +1,103 @@
+"""2-D convolution as im2col + one batched matrix product.
+
+Follows torch.nn.Conv2d: weight (F, C, KH, KW), bias (F,), cross-correlation (no kernel flip),
+H_out = (H + 2*padding - KH) // stride + 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import init
+from .kernels import col2im, conv_output_size, im2col
+from .module import Module, Parameter, check_input, layer_error
+
+
+def pair(value) -> tuple[int, int]:
+    """3 -> (3, 3); (3, 1) -> (3, 1)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"expected an int or a pair of ints, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+class Conv2d(Module):
+    """y[n, f] = sum_c weight[f, c] (*) x[n, c] + bias[f].
+
+    x: (N, C, H, W) -> (N, F, H_out, W_out). Forward unfolds x into cols: (N, C*KH*KW, H_out*W_out)
+    and multiplies weight.reshape(F, C*KH*KW) @ cols for every image at once. A 1x1 convolution
+    with stride 1 and no padding is already a matrix product: x.reshape(N, C, H*W) is its cols,
+    so it skips im2col (and col2im) entirely.
+
+    Backward, with dY = dout.reshape(N, F, L):
+        dW = sum_n dY[n] @ cols[n].T        db = sum over n and L of dY
+        dcols = W.T @ dY[n]                  dx = col2im(dcols)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = pair(kernel_size)
+        self.stride, self.padding = int(stride), int(padding)
+        if self.in_channels <= 0 or self.out_channels <= 0:
+            raise layer_error(self, "in_channels and out_channels must be positive")
+        if min(self.kernel_size) <= 0 or self.stride <= 0 or self.padding < 0:
+            raise layer_error(self, "kernel_size and stride must be positive and padding >= 0")
+        kh, kw = self.kernel_size
+        rng = init.get_rng(rng)
+        bound = init.default_bound(self.in_channels * kh * kw)
+        self.weight = Parameter(init.uniform(rng, bound, (self.out_channels, self.in_channels, kh, kw)))
+        self.bias = Parameter(init.uniform(rng, bound, (self.out_channels,))) if bias else None
+
+    def extra_repr(self) -> str:
+        kh, kw = self.kernel_size
+        k = kh if kh == kw else self.kernel_size
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={k}, stride={self.stride}"
+                f", padding={self.padding}" + ("" if self.bias is not None else ", bias=False"))
+
+    @property
+    def is_pointwise(self) -> bool:
+        """True for a 1x1, stride-1, unpadded convolution: a plain matrix product, no im2col."""
+        return self.kernel_size == (1, 1) and self.stride == 1 and self.padding == 0
+
+    def output_shape(self, x_shape: tuple) -> tuple:
+        n, _, h, w = x_shape
+        kh, kw = self.kernel_size
+        return (n, self.out_channels, conv_output_size(h, kh, self.stride, self.padding),
+                conv_output_size(w, kw, self.stride, self.padding))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (N, C, H, W) -> (N, F, H_out, W_out)"""
+        check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, self.in_channels)
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        _, f, h_out, w_out = self.output_shape(x.shape)
+        if h_out <= 0 or w_out <= 0:
+            raise layer_error(self, f"the {kh}x{kw} kernel is larger than the padded input "
+                                    f"({h + 2 * self.padding}x{w + 2 * self.padding}) of shape {x.shape}")
+        if self.is_pointwise:
+            cols = x.reshape(n, c, h * w)                                   # (N, C, H*W), no copy
+        else:
+            cols = im2col(x, kh, kw, self.stride, self.padding, h_out, w_out)  # (N, C*KH*KW, L)
+        w2d = self.weight.data.reshape(f, -1).astype(x.dtype, copy=False)  # (F, C*KH*KW)
+        out = np.matmul(w2d, cols)                                          # (N, F, L)
+        if self.bias is not None:
+            out += self.bias.data.astype(x.dtype, copy=False)[:, None]
+        self.cache = (x.shape, cols)
+        return out.reshape(n, f, h_out, w_out)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W); adds into weight.grad and bias.grad."""
+        x_shape, cols = self.cache
+        n, f, h_out, w_out = dout.shape
+        kh, kw = self.kernel_size
+        dy = dout.reshape(n, f, h_out * w_out)                              # (N, F, L)
+        dw = np.tensordot(dy, cols, axes=([0, 2], [0, 2]))                  # (F, C*KH*KW)
+        self.weight.grad += dw.reshape(self.weight.data.shape)
+        if self.bias is not None:
+            self.bias.grad += dy.sum(axis=(0, 2))
+        w2d = self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False)
+        dcols = np.matmul(w2d.T, dy)                                        # (N, C*KH*KW, L)
+        if self.is_pointwise:
+            return dcols.reshape(x_shape)
+        return col2im(dcols, x_shape, kh, kw, self.stride, self.padding, h_out, w_out)

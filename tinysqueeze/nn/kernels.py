@@ -1,0 +1,219 @@
+"""The hot loops of convolution and max-pooling, each twice: a readable NumPy twin and a Numba kernel.
+
+Every pair has one signature. The NumPy twin (`*_numpy`) loops only over the kernel window and slices
+the rest (as in deep-learning-from-scratch); the Numba twin (`*_numba`) writes the plain loops out and
+is compiled to machine code on first call (cached on disk afterwards), parallel over (image, channel)
+pairs: those never write to the same place, so there is no data race even where windows overlap.
+The names without a suffix (`im2col`, `col2im`, `maxpool_forward`, `maxpool_backward`) are the ones
+the layers call; `tests/test_kernels.py` proves each twin equal to the other.
+
+Layout used throughout:
+    x:    (N, C, H, W)
+    cols: (N, C*KH*KW, H_out*W_out), row index c*KH*KW + i*KW + j, so that
+          weight.reshape(F, C*KH*KW) @ cols[n] is the convolution of image n.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+# ---------------------------------------------------------------------------- output sizes
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """H_out = (H + 2*padding - K) // stride + 1 (floor rounding, as convolutions use)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling rule: floor (or ceil) of (H + 2*padding - K) / stride, plus 1.
+
+    With ceil_mode the last window may hang over the bottom/right edge, but it must start inside the
+    input or its left padding; a window that would start in the right padding is dropped.
+    SqueezeNet's 3x3/2 ceil-mode pools give 111 -> 55, 55 -> 27, 27 -> 13.
+    """
+    span = size + 2 * padding - kernel
+    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+# ---------------------------------------------------------------------------- im2col
+def im2col_numpy(x, kh, kw, stride, padding, h_out, w_out):
+    """Unfolds every KHxKW window of x into a column.
+
+    x: (N, C, H, W) -> cols: (N, C*KH*KW, H_out*W_out)
+    """
+    n, c, _, _ = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.empty((n, c, kh, kw, h_out, w_out), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # every output pixel's (i, j) tap, for all images and channels at once
+            cols[:, :, i, j] = xp[:, :, i : i + stride * h_out : stride, j : j + stride * w_out : stride]
+    return cols.reshape(n, c * kh * kw, h_out * w_out)
+
+
+@njit(parallel=True, cache=True)
+def im2col_numba(x, kh, kw, stride, padding, h_out, w_out):
+    """Numba twin of `im2col_numpy` (same signature, same result)."""
+    n, c, h, w = x.shape
+    cols = np.empty((n, c * kh * kw, h_out * w_out), dtype=x.dtype)
+    for nc in prange(n * c):
+        img, ch = nc // c, nc % c
+        for i in range(kh):
+            for j in range(kw):
+                row = (ch * kh + i) * kw + j
+                for oh in range(h_out):
+                    hh = oh * stride - padding + i
+                    for ow in range(w_out):
+                        ww = ow * stride - padding + j
+                        if 0 <= hh < h and 0 <= ww < w:
+                            cols[img, row, oh * w_out + ow] = x[img, ch, hh, ww]
+                        else:
+                            cols[img, row, oh * w_out + ow] = 0.0
+    return cols
+
+
+# ---------------------------------------------------------------------------- col2im
+def col2im_numpy(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
+    """The adjoint of im2col: adds every column entry back onto the pixel it was copied from.
+
+    cols: (N, C*KH*KW, H_out*W_out) -> dx: (N, C, H, W). A pixel that sat in several windows
+    receives the sum of their gradients (taps added in (i, j) order).
+    """
+    n, c, h, w = x_shape
+    cols = cols.reshape(n, c, kh, kw, h_out, w_out)
+    dxp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + stride * h_out : stride, j : j + stride * w_out : stride] += cols[:, :, i, j]
+    return dxp[:, :, padding : padding + h, padding : padding + w]
+
+
+@njit(parallel=True, cache=True)
+def col2im_numba(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
+    """Numba twin of `col2im_numpy`: same taps added in the same order, so bit-identical."""
+    n, c, h, w = x_shape
+    dx = np.zeros((n, c, h, w), dtype=cols.dtype)
+    for nc in prange(n * c):
+        img, ch = nc // c, nc % c
+        for i in range(kh):
+            for j in range(kw):
+                row = (ch * kh + i) * kw + j
+                for oh in range(h_out):
+                    hh = oh * stride - padding + i
+                    if hh < 0 or hh >= h:
+                        continue
+                    for ow in range(w_out):
+                        ww = ow * stride - padding + j
+                        if 0 <= ww < w:
+                            dx[img, ch, hh, ww] += cols[img, row, oh * w_out + ow]
+    return dx
+
+
+# ---------------------------------------------------------------------------- max-pool
+def maxpool_forward_numpy(x, kh, kw, stride, padding, h_out, w_out):
+    """Max over each window, and which tap of the window held it.
+
+    x: (N, C, H, W) -> out: (N, C, H_out, W_out), argmax: (N, C, H_out, W_out) int32 holding
+    i*KW + j of the winning tap. Padding counts as -inf. Tie rule: the first maximum in row-major
+    window order wins (the comparison is strict), as in PyTorch.
+    """
+    n, c, h, w = x.shape
+    hp = max(h + 2 * padding, (h_out - 1) * stride + kh)
+    wp = max(w + 2 * padding, (w_out - 1) * stride + kw)
+    xp = np.full((n, c, hp, wp), -np.inf, dtype=x.dtype)
+    xp[:, :, padding : padding + h, padding : padding + w] = x
+    out = np.full((n, c, h_out, w_out), -np.inf, dtype=x.dtype)
+    argmax = np.zeros((n, c, h_out, w_out), dtype=np.int32)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i : i + stride * h_out : stride, j : j + stride * w_out : stride]
+            better = tap > out
+            out = np.where(better, tap, out)
+            argmax[better] = i * kw + j
+    return out, argmax
+
+
+@njit(parallel=True, cache=True)
+def maxpool_forward_numba(x, kh, kw, stride, padding, h_out, w_out):
+    """Numba twin of `maxpool_forward_numpy`."""
+    n, c, h, w = x.shape
+    out = np.empty((n, c, h_out, w_out), dtype=x.dtype)
+    argmax = np.zeros((n, c, h_out, w_out), dtype=np.int32)
+    for nc in prange(n * c):
+        img, ch = nc // c, nc % c
+        for oh in range(h_out):
+            for ow in range(w_out):
+                best = -np.inf
+                best_tap = 0
+                for i in range(kh):
+                    hh = oh * stride - padding + i
+                    if hh < 0 or hh >= h:
+                        continue
+                    for j in range(kw):
+                        ww = ow * stride - padding + j
+                        if 0 <= ww < w and x[img, ch, hh, ww] > best:
+                            best = x[img, ch, hh, ww]
+                            best_tap = i * kw + j
+                out[img, ch, oh, ow] = best
+                argmax[img, ch, oh, ow] = best_tap
+    return out, argmax
+
+
+def maxpool_backward_numpy(dout, argmax, x_shape, kh, kw, stride, padding):
+    """Sends each output gradient to the input pixel that won its window.
+
+    dout, argmax: (N, C, H_out, W_out) -> dx: (N, C, H, W). Overlapping windows add up.
+    """
+    n, c, h, w = x_shape
+    _, _, h_out, w_out = dout.shape
+    hp = max(h + 2 * padding, (h_out - 1) * stride + kh)
+    wp = max(w + 2 * padding, (w_out - 1) * stride + kw)
+    dxp = np.zeros((n, c, hp, wp), dtype=dout.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            won = argmax == i * kw + j
+            dxp[:, :, i : i + stride * h_out : stride, j : j + stride * w_out : stride] += dout * won
+    return dxp[:, :, padding : padding + h, padding : padding + w]
+
+
+@njit(parallel=True, cache=True)
+def maxpool_backward_numba(dout, argmax, x_shape, kh, kw, stride, padding):
+    """Numba twin of `maxpool_backward_numpy` (sums in window order, so equal up to rounding)."""
+    n, c, h, w = x_shape
+    _, _, h_out, w_out = dout.shape
+    dx = np.zeros((n, c, h, w), dtype=dout.dtype)
+    for nc in prange(n * c):
+        img, ch = nc // c, nc % c
+        for oh in range(h_out):
+            for ow in range(w_out):
+                tap = argmax[img, ch, oh, ow]
+                hh = oh * stride - padding + tap // kw
+                ww = ow * stride - padding + tap % kw
+                dx[img, ch, hh, ww] += dout[img, ch, oh, ow]
+    return dx
+
+
+# ---------------------------------------------------------------------------- what layers call
+def _shape4(shape):
+    return tuple(int(s) for s in shape)
+
+
+def im2col(x, kh, kw, stride, padding, h_out, w_out):
+    return im2col_numba(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+
+
+def col2im(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
+    return col2im_numba(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding, h_out, w_out)
+
+
+def maxpool_forward(x, kh, kw, stride, padding, h_out, w_out):
+    return maxpool_forward_numba(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+
+
+def maxpool_backward(dout, argmax, x_shape, kh, kw, stride, padding):
+    return maxpool_backward_numba(np.ascontiguousarray(dout), argmax, _shape4(x_shape), kh, kw, stride, padding)
