@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup test gradcheck clean
+.PHONY: setup test test-torch gradcheck summary clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,14 @@ test: $(STAMP)
 
 gradcheck: $(STAMP)
 	$(PY) -m tinysqueeze gradcheck
+
+summary: $(STAMP)
+	$(PY) -m tinysqueeze summary --model squeezenet1_0 --image-size 227
+
+# Optional: PyTorch beside tinysqueeze (a CPU wheel), then the parity tests against it.
+test-torch: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pytest tests/test_torch_parity.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -18,7 +18,7 @@ Usable on your own layer: `gradcheck(MyLayer(), distinct_input((2, 3, 5, 5)))`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -126,7 +126,7 @@ class Case:
     train: bool = True
     max_entries: int | None = None
     seed: int = 0
-    extra: dict = field(default_factory=dict)
+    tolerance: float = TOLERANCE
 
     def inputs(self):
         if isinstance(self.input_shape, list):

@@ -1,0 +1,60 @@
+"""Runs every Python snippet of every lesson, so a lesson breaks the build when it drifts from the code.
+
+In lessons/*.md, each ```python block runs in order, in one namespace per lesson (a later snippet
+may use an earlier one's names), in a temporary folder. A ```output block right after a ```python
+block is what that snippet must print, exactly (trailing spaces aside).
+"""
+import contextlib
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+LESSONS = sorted((Path(__file__).parent.parent / "lessons").glob("*.md"))
+BLOCK = re.compile(r"```(python|output)\n(.*?)```", re.S)
+
+
+def snippets(text: str):
+    """[(code, expected output or None)] in the order they appear."""
+    blocks = [(m.group(1), m.group(2)) for m in BLOCK.finditer(text)]
+    pairs = []
+    for k, (kind, body) in enumerate(blocks):
+        if kind == "python":
+            following = blocks[k + 1] if k + 1 < len(blocks) else None
+            pairs.append((body, following[1] if following and following[0] == "output" else None))
+    return pairs
+
+
+def normalise(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def test_there_are_lessons():
+    assert len(LESSONS) >= 5
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_snippets_run_and_print_what_they_say(lesson, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    pairs = snippets(lesson.read_text())
+    assert pairs, f"{lesson.name} has no python snippet"
+    namespace = {"__name__": f"lesson_{lesson.stem}"}
+    for number, (code, expected) in enumerate(pairs, 1):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, f"{lesson.name} snippet {number}", "exec"), namespace)
+        if expected is not None:
+            assert normalise(out.getvalue()) == normalise(expected), f"{lesson.name} snippet {number} printed otherwise"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_points_at_code_that_exists(lesson):
+    root = Path(__file__).parent.parent
+    referenced = set(re.findall(r"tinysqueeze/[A-Za-z0-9_/]+\.py", lesson.read_text()))
+    assert referenced, f"{lesson.name} names no file of the code it explains"
+    for ref in referenced:
+        assert (root / ref).is_file(), f"{lesson.name} points at {ref}, which does not exist"
+    assert "## Summary" in lesson.read_text() and "## Exercises" in lesson.read_text()

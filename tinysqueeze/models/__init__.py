@@ -1,0 +1,11 @@
+"""Networks built from tinysqueeze.nn: the Fire module, SqueezeNet v1.0 / v1.1 (and any point of the
+paper's design space), and AlexNet for comparison. `get_model(name)` builds one by name."""
+from .alexnet import AlexNet, alexnet
+from .fire import Fire
+from .registry import MODELS, get_model, model_names
+from .squeezenet import (SqueezeNet, fire_sizes_from_metaparameters, squeezenet1_0, squeezenet1_1,
+                         squeezenet_from_metaparameters)
+
+__all__ = ["Fire", "SqueezeNet", "AlexNet", "squeezenet1_0", "squeezenet1_1", "alexnet",
+           "squeezenet_from_metaparameters", "fire_sizes_from_metaparameters", "MODELS", "get_model",
+           "model_names"]

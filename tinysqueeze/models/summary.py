@@ -1,0 +1,110 @@
+"""The paper's Table 1 for any model: per layer the output size, filters, parameters and
+multiply-accumulates (MACs), then totals, size and the ratio to AlexNet.
+
+Shapes are not computed by hand: the model runs once on a zero image and each layer's output
+shape is read off, so the table can never disagree with the code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import nn
+from .fire import Fire
+
+ALEXNET_PARAMETERS = 61_100_840
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str          # "7x7/2, 96" for a conv, "3x3/2" for a pool, "fire" ...
+    output: tuple      # (H, W, C) as the paper writes it
+    s1x1: int | None
+    e1x1: int | None
+    e3x3: int | None
+    parameters: int
+    macs: int
+
+
+def conv_macs(conv: nn.Conv2d, output_hw: tuple) -> int:
+    """Multiply-accumulates of one image through a convolution: F * C * KH * KW * H_out * W_out."""
+    kh, kw = conv.kernel_size
+    return conv.out_channels * conv.in_channels * kh * kw * output_hw[0] * output_hw[1]
+
+
+def module_macs(module: nn.Module, x_shape: tuple) -> tuple[np.ndarray, int]:
+    """Runs `module` on zeros of x_shape and returns (output, MACs per image) from its convs/linears."""
+    out = module(np.zeros(x_shape, dtype=np.float32))
+    macs = 0
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            macs += conv_macs(m, m.output_shape(m.cache[0])[2:])
+        elif isinstance(m, nn.Linear):
+            macs += m.in_features * m.out_features
+    return out, macs
+
+
+def table(model: nn.Module, image_size: int = 227) -> list[Row]:
+    """One row per layer of `model.features` and `model.classifier` (ReLUs folded into their conv)."""
+    model.eval()
+    rows, shape, number = [], (1, 3, image_size, image_size), 0
+    stages = [model.features]
+    if hasattr(model, "avgpool"):
+        stages.append(model.avgpool)
+    stages.append(model.classifier)
+    layers = [m for stage in stages for m in (stage if isinstance(stage, nn.Sequential) else [stage])]
+    for layer in layers:
+        if isinstance(layer, nn.Linear) and len(shape) != 2:
+            shape = (shape[0], int(np.prod(shape[1:])))
+        out, macs = module_macs(layer, shape)
+        params = layer.num_parameters()
+        hwc = (out.shape[2], out.shape[3], out.shape[1]) if out.ndim == 4 else (1, 1, out.shape[1])
+        s1 = e1 = e3 = None
+        if isinstance(layer, nn.Conv2d):
+            number += 1
+            kh, kw = layer.kernel_size
+            name, kind = f"conv{number}", f"{kh}x{kw}/{layer.stride}, {layer.out_channels}"
+        elif isinstance(layer, Fire):
+            number += 1
+            name, kind = f"fire{number}", "fire" + (f" + {layer.bypass_kind} bypass" if layer.bypass_kind else "")
+            s1, e1, e3 = layer.squeeze_channels, layer.e1, layer.e3
+        elif isinstance(layer, nn.MaxPool2d):
+            name, kind = f"maxpool{number}", f"{layer.kernel_size[0]}x{layer.kernel_size[1]}/{layer.stride}"
+        elif isinstance(layer, nn.AdaptiveAvgPool2d):
+            name = f"avgpool{number}"
+            kind = "global" if layer.output_size == (1, 1) else f"to {layer.output_size[0]}x{layer.output_size[1]}"
+        elif isinstance(layer, nn.Linear):
+            number += 1
+            name, kind = f"fc{number}", f"{layer.in_features} -> {layer.out_features}"
+        elif isinstance(layer, nn.Dropout):
+            name, kind = f"dropout{number}", f"p={layer.p}"
+        else:
+            shape = out.shape
+            continue  # ReLU: folded into the layer before it
+        rows.append(Row(name, kind, hwc, s1, e1, e3, params, macs))
+        shape = out.shape
+    return rows
+
+
+def format_table(model: nn.Module, name: str, image_size: int = 227) -> str:
+    rows = table(model, image_size)
+    lines = [f"{name} at {image_size}x{image_size} input",
+             f"{'layer':<11} {'kernel / kind':<18} {'output':>14} {'s1x1':>5} {'e1x1':>5} {'e3x3':>5} "
+             f"{'parameters':>12} {'MACs':>15}"]
+    blank = lambda v: "" if v is None else str(v)  # noqa: E731
+    for r in rows:
+        out = "x".join(str(v) for v in r.output)
+        lines.append(f"{r.name:<11} {r.kind:<18} {out:>14} {blank(r.s1x1):>5} {blank(r.e1x1):>5} {blank(r.e3x3):>5} "
+                     f"{r.parameters:>12,} {r.macs:>15,}")
+    total_params = model.num_parameters()
+    total_macs = sum(r.macs for r in rows)
+    size = total_params * 4
+    lines.append(f"{'total':<11} {'':<18} {'':>14} {'':>5} {'':>5} {'':>5} {total_params:>12,} {total_macs:>15,}")
+    ratio = ALEXNET_PARAMETERS / total_params
+    comparison = (f"{ratio:.1f}x fewer parameters than AlexNet ({ALEXNET_PARAMETERS:,})" if ratio >= 1
+                  else f"{1 / ratio:.1f}x more parameters than AlexNet ({ALEXNET_PARAMETERS:,})")
+    lines.append(f"size at 32 bits: {size:,} bytes = {size / 1e6:.2f} MB = {size / 2**20:.2f} MiB; "
+                 + ("this is AlexNet" if total_params == ALEXNET_PARAMETERS else comparison))
+    return "\n".join(lines)

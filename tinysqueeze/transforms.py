@@ -1,0 +1,56 @@
+"""Image preprocessing shared by prediction, datasets and evaluation.
+
+Evaluation-time transform as torchvision's ImageNet recipe: resize the shorter side (to 256 for a
+224 crop, i.e. crop / 0.875), centre-crop, scale to [0, 1], subtract the per-channel mean and
+divide by the standard deviation.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def load_rgb(path) -> Image.Image:
+    """Opens an image file as RGB (grayscale and palette images are converted)."""
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None
+
+
+def resize_shorter(image: Image.Image, size: int) -> Image.Image:
+    """Scales the image so that its shorter side is `size` pixels (aspect ratio kept, bilinear)."""
+    w, h = image.size
+    if min(w, h) == size:
+        return image
+    scale = size / min(w, h)
+    return image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def to_chw_uint8(image: Image.Image) -> np.ndarray:
+    """PIL RGB image -> (3, H, W) uint8."""
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def normalize(batch_uint8: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """(N, 3, H, W) or (3, H, W) uint8 -> float32, scaled to [0, 1], minus mean, over std."""
+    x = batch_uint8.astype(np.float32) / 255.0
+    shape = (3, 1, 1) if x.ndim == 3 else (1, 3, 1, 1)
+    return (x - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
+
+
+def eval_image(path, crop: int = 224, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """An image file -> (3, crop, crop) float32, ready for a network (resize defaults to crop / 0.875)."""
+    resize = resize or round(crop / 0.875)
+    image = center_crop(resize_shorter(load_rgb(path), resize), crop)
+    return normalize(to_chw_uint8(image), mean, std)
