@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-LESSONS = sorted((Path(__file__).parent.parent / "lessons").glob("*.md"))
+LESSONS = sorted((Path(__file__).parent.parent / "lessons").glob("[0-9]*.md"))
 BLOCK = re.compile(r"```(python|output)\n(.*?)```", re.S)
 
 
