@@ -61,16 +61,93 @@ def cmd_predict(args) -> int:
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"no image file at {', '.join(missing)}")
-    model = load_model(args.model, args.weights)
-    names = read_class_names(args.classes) if args.classes else None
+    if bool(args.weights) == bool(args.checkpoint):
+        raise ValueError("give either --weights FILE (with --model) or --checkpoint FILE from a training run")
+    if args.checkpoint:
+        from .datasets import stored_size
+        from .train import model_from_checkpoint
+
+        model, meta = model_from_checkpoint(args.checkpoint)
+        names = meta["classes"]
+        crop = meta["image_size"]
+        transform = dict(crop=crop, resize=stored_size(crop), mean=meta["mean"], std=meta["std"])
+    else:
+        model = load_model(args.model, args.weights)
+        names = None
+        transform = dict(crop=args.image_size)
+    if args.classes:
+        names = read_class_names(args.classes)
     if names is not None and len(names) != model.num_classes:
-        raise ValueError(f"{args.classes} names {len(names)} classes, but the weights have {model.num_classes}")
-    results = predict_files(model, args.images, crop=args.image_size, topk=min(args.topk, model.num_classes))
+        raise ValueError(f"{len(names)} class names for a model of {model.num_classes} classes")
+    results = predict_files(model, args.images, topk=min(args.topk, model.num_classes), **transform)
     for path, top in zip(args.images, results):
         print(path)
         for rank, (cls, prob) in enumerate(top, 1):
             label = names[cls] if names else f"class {cls}"
             print(f"  {rank}. {prob * 100:6.2f}%  {label}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import Trainer, TrainConfig, TrainingDiverged
+
+    config = TrainConfig(model=args.model, data=args.data, image_size=args.image_size, epochs=args.epochs,
+                         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+                         seed=args.seed, out=args.out, synthetic_train=args.synthetic_train,
+                         synthetic_val=args.synthetic_val)
+    trainer = Trainer(config, resume=args.resume, progress=not args.quiet)
+    try:
+        rows = trainer.run()
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {trainer.out / 'last.npz'} holds the last finished epoch; continue with --resume",
+              file=sys.stderr)
+        return 130
+    if rows:
+        best = max(r["val_top1"] for r in rows)
+        print(f"done: val top-1 {100 * rows[-1]['val_top1']:.1f}% (best {100 * best:.1f}%) after {int(rows[-1]['epoch'])} "
+              f"epochs; {trainer.out}/metrics.csv, curves.png, best.npz")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from .datasets import DataLoader, load_split
+    from .train import evaluate, model_from_checkpoint, plot_confusion
+
+    model, meta = model_from_checkpoint(args.checkpoint)
+    data = args.data or meta["config"]["data"]
+    sizes = (meta["config"]["synthetic_train"], meta["config"]["synthetic_val"])
+    dataset = load_split(data, args.split, meta["image_size"], seed=meta["config"]["seed"], synthetic_sizes=sizes,
+                         progress=not args.json)
+    if dataset.classes != meta["classes"]:
+        raise ValueError(f"{data} has classes {dataset.classes[:5]}..., the checkpoint was trained on "
+                         f"{meta['classes'][:5]}...")
+    loader = DataLoader(dataset, args.batch_size, meta["image_size"], False, meta["mean"], meta["std"])
+    result = evaluate(model, loader, len(meta["classes"]), progress=not args.json)
+    confusion_path = Path(args.confusion) if args.confusion else Path(args.checkpoint).with_name(
+        Path(args.checkpoint).stem + f"-confusion-{args.split}.png")
+    plot_confusion(result["confusion"], meta["classes"], confusion_path,
+                   f"{meta['model']} on {data} ({args.split}): top-1 {100 * result['top1']:.1f}%")
+    if args.json:
+        print(json.dumps({"top1": result["top1"], "top5": result["top5"], "n": result["n"], "loss": result["loss"],
+                          "checkpoint": str(args.checkpoint), "data": data, "split": args.split,
+                          "confusion_png": str(confusion_path)}))
+    else:
+        print(f"{meta['model']} on {data} ({args.split}, {result['n']} images): top-1 {100 * result['top1']:.2f}%  "
+              f"top-5 {100 * result['top5']:.2f}%  loss {result['loss']:.4f}\nconfusion matrix: {confusion_path}")
+    return 0
+
+
+def cmd_data_get(args) -> int:
+    from .datasets.download import get_dataset
+
+    path = get_dataset(args.name, Path(args.root))
+    print(f"{args.name} is ready in {path}; train with: python -m tinysqueeze train --data {path}")
     return 0
 
 
@@ -95,12 +172,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="classify images (top-5 with probabilities)")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--weights", required=True, help="weights file: .npz, or a PyTorch/torchvision .pth")
+    p.add_argument("--weights", help="weights file: .npz, or a PyTorch/torchvision .pth")
+    p.add_argument("--checkpoint", help="a training checkpoint (runs/NAME/best.npz): model, classes and "
+                                        "preprocessing come from it")
     p.add_argument("--model", default="squeezenet1_1", help="architecture of the weights (default squeezenet1_1)")
     p.add_argument("--classes", help="class names file: one per line, or wnid<TAB>name")
     p.add_argument("--image-size", type=positive_int, default=224, help="centre crop (default 224, after resize 256)")
     p.add_argument("--topk", type=positive_int, default=5)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("train", help="train a model (progress bar, metrics.csv, curves.png, checkpoints)")
+    p.add_argument("--model", default="squeezenet1_1", help="a name from `models` (default squeezenet1_1)")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (no download) or a dataset folder")
+    p.add_argument("--image-size", type=positive_int, default=64, help="training crop in pixels (default 64)")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
+                   help="adam (default: leaves the ln(C) plateau fast) or sgd (the paper's recipe)")
+    p.add_argument("--lr", type=float, help="base learning rate (default 5e-4 for adam, 0.01 for sgd)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0 for adam, 2e-4 for sgd)")
+    p.add_argument("--schedule", choices=["poly", "cosine", "constant"], default="poly",
+                   help="learning-rate decay after warm-up (default poly: linear to zero, the paper's)")
+    p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up length (default 1 epoch)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/default", help="run folder (default runs/default)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
+    p.add_argument("--synthetic-train", type=positive_int, default=8000, help="synthetic training images")
+    p.add_argument("--synthetic-val", type=positive_int, default=2000, help="synthetic validation images")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="top-1 / top-5 and a confusion matrix of a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="runs/NAME/best.npz or last.npz")
+    p.add_argument("--data", help="dataset (default: the one the checkpoint was trained on)")
+    p.add_argument("--split", choices=["val", "train"], default="val")
+    p.add_argument("--batch-size", type=positive_int, default=100)
+    p.add_argument("--confusion", help="where to write the confusion-matrix PNG")
+    p.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, loss, ...)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("data", help="datasets: `data get NAME` downloads one (needs the internet)")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("get", help="download, verify and extract a public dataset into data/")
+    q.add_argument("name", help="imagenette-160, imagenette-320, tiny-imagenet, ...")
+    q.add_argument("--root", default="data", help="where datasets live (default data/)")
+    q.set_defaults(func=cmd_data_get)
     return parser
 
 
@@ -118,6 +235,6 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@
 (`features.0.weight`, ...). `load_weights(path)` reads any weights file tinysqueeze knows and
 decides by content, not by the file name:
 
-- a zip archive holding `.npy` members: our `.npz`;
+- a zip archive holding `.npy` members: our `.npz` (or a training checkpoint: its `model.*` arrays);
 - a zip archive holding `<name>/data.pkl`: PyTorch's format since 1.6 (`torch.save`);
 - a pickle stream that starts with PyTorch's magic number: the legacy format of PyTorch < 1.6,
   in which torchvision's published SqueezeNet weights (`squeezenet1_1-b8a52dc0.pth`) are stored.
@@ -78,6 +78,9 @@ def _load_any(path: Path):
                 return _load_torch_zip(archive, names)
         if names and all(n.endswith(".npy") for n in names):
             with np.load(path, allow_pickle=False) as data:
+                if "meta" in data.files:  # a training checkpoint: its weights are the model.* arrays
+                    return collections.OrderedDict((k[len("model."):], data[k]) for k in data.files
+                                                   if k.startswith("model."))
                 return collections.OrderedDict((k, data[k]) for k in data.files)
         raise ValueError(f"{path} is a zip archive, but neither an .npz of weights nor a PyTorch checkpoint")
     if head.startswith(b"\x80"):  # a pickle stream (protocol 2+): PyTorch's legacy format

@@ -38,7 +38,11 @@ def load_model(model_name: str, weights_path) -> object:
 
 
 def predict_files(model, paths, crop=224, resize=None, mean=IMAGENET_MEAN, std=IMAGENET_STD, topk=5):
-    """-> for each path, a list of (class index, probability), most probable first."""
+    """-> for each path, a list of (class index, probability), most probable first.
+
+    Each image: shorter side to `resize` (default crop / 0.875, i.e. 256 for 224), centre crop,
+    normalise by mean and std.
+    """
     batch = np.stack([eval_image(p, crop, resize, mean, std) for p in paths])    # (N, 3, crop, crop)
     probs = softmax(model.eval()(batch).astype(np.float64))                      # (N, K)
     top = np.argsort(-probs, axis=1)[:, :topk]

@@ -1,0 +1,244 @@
+"""Datasets on fixtures made here: layouts, the decode-once cache, the loader, downloads (offline)."""
+import io
+import pickle
+import tarfile
+import urllib.error
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinysqueeze.datasets import DataLoader, channel_stats, load_split, make_synthetic
+from tinysqueeze.datasets import cache as cache_module
+from tinysqueeze.datasets import download as dl
+from tinysqueeze.datasets.folders import image_folder
+
+
+def write_image(path, colour, size=(20, 14), fmt=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path, format=fmt)
+
+
+def make_imagefolder(root, classes=("b_cat", "a_dog"), per_class=3):
+    for k, name in enumerate(classes):
+        for i in range(per_class):
+            suffix = [".jpg", ".JPEG", ".png"][i % 3]
+            write_image(root / name / f"img{i}{suffix}", (40 * k + 10, 100, 7 * i))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYSQUEEZE_CACHE", str(tmp_path / "cache"))
+
+
+def test_synthetic_is_seeded_balanced_and_varied():
+    a, la = make_synthetic(60, 40, seed=1)
+    b, lb = make_synthetic(60, 40, seed=1)
+    c, _ = make_synthetic(60, 40, seed=2)
+    assert a.shape == (60, 3, 40, 40) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)
+    assert not np.array_equal(a, c)
+    assert np.bincount(la).tolist() == [6] * 10
+    same_class = a[la == 0].astype(float)
+    assert same_class.std(axis=0).mean() > 20  # colour, position and size vary within a class
+    with pytest.raises(ValueError, match="at least 10 images"):
+        make_synthetic(5, 40)
+
+
+def test_image_folder_sorted_classes_any_case_suffix(tmp_path):
+    files = image_folder(make_imagefolder(tmp_path / "set"))
+    assert files.classes == ["a_dog", "b_cat"]
+    assert len(files.paths) == 6 and files.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert {p.suffix for p in files.paths} == {".jpg", ".JPEG", ".png"}
+
+
+def test_image_folder_errors(tmp_path):
+    make_imagefolder(tmp_path / "one", classes=("only",))
+    with pytest.raises(ValueError, match="at least two class sub-folders"):
+        image_folder(tmp_path / "one")
+    make_imagefolder(tmp_path / "empty")
+    (tmp_path / "empty" / "c_empty").mkdir()
+    with pytest.raises(ValueError, match="c_empty holds no images"):
+        image_folder(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_split(str(tmp_path / "missing"), "train", 32)
+
+
+def test_imagenette_layout_cache_decodes_once(tmp_path, monkeypatch):
+    root = tmp_path / "nette"
+    make_imagefolder(root / "train", per_class=4)
+    make_imagefolder(root / "val", per_class=2)
+    train = load_split(str(root), "train", 32, progress=False)
+    assert train.images.shape == (8, 3, 37, 37) and train.classes == ["a_dog", "b_cat"]
+    assert isinstance(train.images, np.memmap)
+    assert len(load_split(str(root), "val", 32, progress=False)) == 4
+    monkeypatch.setattr(cache_module, "decode", lambda *a: pytest.fail("decoded again"))
+    again = load_split(str(root), "train", 32, progress=False)
+    np.testing.assert_array_equal(again.images, train.images)
+
+
+def test_corrupt_image_is_skipped_and_reported(tmp_path):
+    root = make_imagefolder(tmp_path / "set", per_class=4)
+    bad = root / "a_dog" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image.*broken.jpg"):
+        train = load_split(str(root), "train", 32, progress=False)
+        val = load_split(str(root), "val", 32, progress=False)
+    assert len(train) + len(val) == 8
+    assert any("broken.jpg" in s for s in train.skipped + val.skipped)
+
+
+def test_single_imagefolder_holds_out_a_seeded_tenth(tmp_path):
+    root = make_imagefolder(tmp_path / "set", per_class=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train = load_split(str(root), "train", 32, progress=False)
+        val = load_split(str(root), "val", 32, progress=False)
+    assert (len(train), len(val)) == (36, 4)
+    assert np.bincount(val.labels).tolist() == [2, 2]
+
+
+def test_tiny_imagenet_layout(tmp_path):
+    root = tmp_path / "tiny-imagenet-200"
+    (root).mkdir()
+    (root / "wnids.txt").write_text("n02\nn01\n")
+    for wnid in ("n01", "n02"):
+        for i in range(2):
+            write_image(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG", (10, 20, 30), (64, 64))
+    for i in range(3):
+        write_image(root / "val" / "images" / f"val_{i}.JPEG", (50, 60, 70), (64, 64))
+    (root / "val" / "val_annotations.txt").write_text(
+        "val_0.JPEG\tn01\t0\t0\t10\t10\nval_1.JPEG\tn02\t1\t1\t5\t5\nval_2.JPEG\tn02\t0\t0\t1\t1\n")
+    train = load_split(str(root), "train", 56, progress=False)
+    val = load_split(str(root), "val", 56, progress=False)
+    assert train.classes == ["n02", "n01"]  # wnids.txt order
+    assert train.labels.tolist() == [0, 0, 1, 1] and val.labels.tolist() == [1, 0, 0]
+    (root / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn99\n")
+    with pytest.raises(ValueError, match=r"val_annotations.txt:1: expected file<TAB>wnid"):
+        load_split(str(root), "val", 56, progress=False)
+
+
+def test_downsampled_imagenet_batches(tmp_path):
+    root = tmp_path / "imagenet8"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    def batch(n, first_label):
+        return {"data": rng.integers(0, 255, (n, 3 * 8 * 8), dtype=np.uint8),
+                "labels": [first_label + (i % 3) for i in range(n)], "mean": np.zeros(192)}
+    for k, b in enumerate([batch(4, 1), batch(2, 1)], 1):
+        (root / f"train_data_batch_{k}").write_bytes(pickle.dumps(b))
+    val_batch = batch(3, 1)
+    (root / "val_data").write_bytes(pickle.dumps(val_batch))
+    val = load_split(str(root), "val", 32, progress=False)
+    assert val.images.shape == (3, 3, 8, 8) and val.labels.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(val.images[1], val_batch["data"][1].reshape(3, 8, 8))
+    assert len(load_split(str(root), "train", 32, progress=False)) == 6
+    (root / "val_data").write_bytes(pickle.dumps({"data": np.zeros((2, 10), np.uint8), "labels": [1, 2]}))
+    with pytest.raises(ValueError, match="not 3\\*S\\*S images"):
+        load_split(str(root), "val", 32, progress=False)
+
+
+def tiny_set():
+    return load_split("synthetic", "train", 32, synthetic_sizes=(40, 20), progress=False)
+
+
+def test_loader_is_deterministic_and_threaded_equals_plain():
+    ds = tiny_set()
+    mean, std = channel_stats(ds.images)
+    loader = DataLoader(ds, 16, 32, True, mean, std, seed=3)
+    assert len(loader) == 2  # drop_last in training
+    plain = list(loader.batches(1))
+    threaded = list(loader.epoch(1))
+    for (xa, ya), (xb, yb) in zip(plain, threaded):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    x, y = plain[0]
+    assert x.shape == (16, 3, 32, 32) and x.dtype == np.float32 and y.dtype == np.int64
+    assert not np.array_equal(list(loader.batches(2))[0][0], x)  # a new shuffle and new crops each epoch
+    val = DataLoader(ds, 16, 32, False, mean, std)
+    assert len(val) == 3 and sum(len(b[1]) for b in val.epoch(0)) == 40
+    np.testing.assert_array_equal(next(val.epoch(0))[1], ds.labels[:16])
+
+
+def test_loader_reports_errors_from_its_thread():
+    ds = tiny_set()
+    loader = DataLoader(ds, 8, 32, True, (0.5,) * 3, (0.2,) * 3)
+    loader.batch = lambda *a: (_ for _ in ()).throw(RuntimeError("disk on fire"))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        list(loader.epoch(0))
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        DataLoader(ds, 64, 32, True, (0.5,) * 3, (0.2,) * 3)
+
+
+def make_archive(tmp_path, folder):
+    src = tmp_path / "src"
+    make_imagefolder(src / folder / "train")
+    make_imagefolder(src / folder / "val")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        t.add(src / folder, arcname=folder)
+    return buf.getvalue()
+
+
+def test_data_get_verifies_and_extracts_an_archive_already_there(tmp_path, monkeypatch):
+    blob = make_archive(tmp_path, "toy")
+    import hashlib
+    registry = {"toy": dl.Remote("https://example.invalid/toy.tgz", hashlib.md5(blob).hexdigest(), "toy")}
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "toy.tgz").write_bytes(blob)
+    monkeypatch.setattr(dl.urllib.request, "urlopen", lambda *a, **k: pytest.fail("must not download"))
+    folder = dl.get_dataset("toy", root, registry)
+    assert folder == root / "toy" and len(load_split(str(folder), "train", 32, progress=False)) == 6
+
+
+def test_data_get_refuses_a_damaged_archive(tmp_path):
+    registry = {"toy": dl.Remote("https://example.invalid/toy.tgz", "0" * 32, "toy")}
+    (tmp_path / "toy.tgz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="has MD5 .* expected 0000"):
+        dl.get_dataset("toy", tmp_path, registry)
+    assert (tmp_path / "toy.tgz.corrupt").exists() and not (tmp_path / "toy").exists()
+
+
+def test_data_get_offline_says_what_to_do(tmp_path, monkeypatch):
+    def offline(*a, **k):
+        raise urllib.error.URLError("Name or service not known")
+    monkeypatch.setattr(dl.urllib.request, "urlopen", offline)
+    with pytest.raises(ConnectionError, match=r"offline: fetch that file elsewhere and put it at .*imagenette2-160.tgz"):
+        dl.get_dataset("imagenette-160", tmp_path)
+    with pytest.raises(ValueError, match="image-net.org account"):
+        dl.get_dataset("imagenet32", tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        dl.get_dataset("mnist", tmp_path)
+
+
+class FakeResponse(io.BytesIO):
+    def __init__(self, data, status):
+        super().__init__(data)
+        self.status = status
+        self.headers = {"Content-Length": str(len(data))}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def test_download_resumes_a_partial_file(tmp_path, monkeypatch):
+    payload = bytes(range(256)) * 40
+    part = tmp_path / "file.bin.part"
+    part.write_bytes(payload[:1000])
+    seen = {}
+
+    def serve(request, timeout):
+        seen["range"] = request.headers.get("Range")
+        start = int(seen["range"].split("=")[1].rstrip("-"))
+        return FakeResponse(payload[start:], 206)
+
+    monkeypatch.setattr(dl.urllib.request, "urlopen", serve)
+    out = dl.download("https://example.invalid/file.bin", tmp_path / "file.bin")
+    assert seen["range"] == "bytes=1000-" and out.read_bytes() == payload and not part.exists()

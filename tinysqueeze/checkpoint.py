@@ -1,0 +1,64 @@
+"""Training checkpoints: one `.npz` holding everything needed to continue a run exactly.
+
+Keys: `model.<state_dict name>` (the weights), `optimizer.<k>` (momentum buffers), and `meta`, a
+JSON document stored as bytes: the run's configuration, the epoch just finished, the best
+validation top-1 so far, the dataset's class names and normalisation, and the state of every
+random generator the model owns (dropout masks). No pickle anywhere: `np.load(allow_pickle=False)`.
+
+Written to a temporary file and renamed into place, so a crash while saving leaves the previous
+checkpoint whole.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import nn
+
+
+def generator_states(model: nn.Module) -> dict:
+    """The bit-generator state of each Dropout (by module name): what makes masks reproducible."""
+    return {name: m.rng.bit_generator.state for name, m in model.named_modules() if isinstance(m, nn.Dropout)}
+
+
+def restore_generator_states(model: nn.Module, states: dict) -> None:
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Dropout) and name in states:
+            m.rng.bit_generator.state = states[name]
+
+
+def save_checkpoint(path, model: nn.Module, optimizer, meta: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if optimizer is not None:
+        arrays.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
+    meta = dict(meta, generators=generator_states(model))
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path) -> tuple[dict, dict, dict]:
+    """-> (model state_dict, optimizer state, meta). Refuses a file that is not a checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "meta" not in data.files:
+                raise ValueError(f"{path} holds weights but is not a training checkpoint (no 'meta')")
+            meta = json.loads(bytes(data["meta"]).decode())
+            model = {k[len("model."):]: data[k] for k in data.files if k.startswith("model.")}
+            optim = {k[len("optimizer."):]: data[k] for k in data.files if k.startswith("optimizer.")}
+    except (OSError, ValueError, KeyError) as error:
+        if isinstance(error, ValueError) and "training checkpoint" in str(error):
+            raise
+        raise ValueError(f"{path} is not a readable checkpoint: {error}") from None
+    return model, optim, meta

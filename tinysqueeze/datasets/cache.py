@@ -1,0 +1,103 @@
+"""Decode once, resize once, keep the pixels: the uint8 cache behind every image dataset.
+
+JPEG decoding costs far more than a training step on small images, so each split is decoded with
+Pillow a single time, resized (shorter side to the stored size, centre-cropped square) and written
+as one uint8 `.npy` of shape (N, 3, S, S). Later runs memory-map that file and never decode again.
+The cache file name carries a hash of the file list (names, sizes, modification times) and the
+stored size, so a changed dataset is decoded anew. Files are written to a temporary name and then
+renamed: an interrupted run leaves no half cache behind.
+
+Unreadable images are skipped, counted and reported by path (a warning naming each one); the run
+goes on with the rest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..transforms import center_crop, load_rgb, resize_shorter, to_chw_uint8
+from .folders import FileList
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir(root: Path) -> Path:
+    """The dataset's cache folder: <base>/<folder name>-<hash of its absolute path>, where <base> is
+    $TINYSQUEEZE_CACHE or ~/.cache/tinysqueeze. Nothing is ever written into the dataset itself
+    (it may be read-only, or shared)."""
+    base = Path(os.environ.get("TINYSQUEEZE_CACHE") or Path.home() / ".cache" / "tinysqueeze")
+    return base / f"{root.name}-{_short_hash(str(root.resolve()))}"
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _fingerprint(files: FileList, size: int) -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION} size={size} classes={files.classes}".encode())
+    for path, label in zip(files.paths, files.labels):
+        try:
+            st = os.stat(path)
+            h.update(f"{path.name}|{label}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+        except OSError:
+            h.update(f"{path.name}|{label}|missing\n".encode())
+    return h.hexdigest()[:12]
+
+
+def decode(path: Path, size: int) -> np.ndarray | None:
+    """One image file -> (3, size, size) uint8 (shorter side to size, centre crop), or None if unreadable."""
+    try:
+        return to_chw_uint8(center_crop(resize_shorter(load_rgb(path), size), size))
+    except (ValueError, OSError):
+        return None
+
+
+def cached_arrays(files: FileList, size: int, cache_dir: Path, split: str, workers: int = 2, progress: bool = True):
+    """-> images (N, 3, size, size) uint8 memory-map, labels (N,), skipped paths (as strings)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    stem = cache_dir / f"{split}-{size}px-{_fingerprint(files, size)}"
+    images_file, meta_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
+    if images_file.is_file() and meta_file.is_file():
+        meta = json.loads(meta_file.read_text())
+        return np.load(images_file, mmap_mode="r"), np.asarray(meta["labels"], np.int64), meta["skipped"]
+
+    n = len(files.paths)
+    tmp = images_file.with_name(images_file.name + ".tmp.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
+    ok = np.zeros(n, dtype=bool)
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL while decoding
+        results = pool.map(lambda p: decode(p, size), files.paths, chunksize=16)
+        for i, image in enumerate(tqdm(results, total=n, desc=f"decoding {split} once ({size}px)",
+                                       disable=not progress, unit="img")):
+            if image is not None:
+                out[i] = image
+                ok[i] = True
+    skipped = [str(p) for p, good in zip(files.paths, ok) if not good]
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s): " + ", ".join(skipped[:10])
+                      + (" ..." if len(skipped) > 10 else ""), stacklevel=2)
+    if not ok.all():  # keep the readable ones only
+        kept = np.lib.format.open_memmap(tmp.with_name("kept.tmp.npy"), mode="w+", dtype=np.uint8,
+                                         shape=(int(ok.sum()), 3, size, size))
+        kept[:] = out[ok]
+        kept.flush()
+        del out
+        os.replace(tmp.with_name("kept.tmp.npy"), tmp)
+    else:
+        out.flush()
+        del out
+    labels = files.labels[ok]
+    if len(labels) == 0:
+        raise ValueError(f"none of the {n} images of the {split} split could be read")
+    os.replace(tmp, images_file)
+    meta_tmp = meta_file.with_name(meta_file.name + ".tmp")
+    meta_tmp.write_text(json.dumps({"labels": labels.tolist(), "skipped": skipped, "classes": files.classes}))
+    os.replace(meta_tmp, meta_file)
+    return np.load(images_file, mmap_mode="r"), labels, skipped

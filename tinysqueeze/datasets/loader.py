@@ -1,0 +1,114 @@
+"""Batches for training and evaluation, prepared in a background thread.
+
+Every random choice is derived from (seed, epoch, batch index): the shuffle of an epoch from
+(seed, epoch), each batch's crops and flips from (seed, epoch, batch). So a run resumed at epoch k
+sees exactly the batches an uninterrupted run would, whatever the thread timing.
+
+Training augmentation: a random image_size crop of the stored (slightly larger) image — or, when
+the stored image is no larger (32x32 downsampled ImageNet), a random crop of the image padded by
+image_size // 8 — and a horizontal flip with probability 1/2. Evaluation: the centre crop.
+Both then scale to [0, 1] and normalise by the per-channel mean and std.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+
+import numpy as np
+
+from ..transforms import normalize
+
+
+class DataLoader:
+    """for x, y in loader.epoch(k): x (B, 3, S, S) float32, y (B,) int64."""
+
+    def __init__(self, dataset, batch_size: int, image_size: int, train: bool, mean, std, seed: int = 0,
+                 drop_last: bool | None = None, prefetch: int = 2):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if dataset.images.shape[-1] < image_size and not train:
+            raise ValueError(f"{dataset.name}: images of {dataset.images.shape[-1]}px are smaller than "
+                             f"the {image_size}px the model is asked to see")
+        self.dataset, self.batch_size, self.image_size = dataset, int(batch_size), int(image_size)
+        self.train, self.mean, self.std, self.seed = train, mean, std, seed
+        self.drop_last = train if drop_last is None else drop_last
+        if self.drop_last and len(dataset) < batch_size:
+            raise ValueError(f"{dataset.name} has {len(dataset)} images, fewer than one batch of {batch_size}")
+        self.prefetch = prefetch
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def order(self, epoch: int) -> np.ndarray:
+        if not self.train:
+            return np.arange(len(self.dataset))
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+
+    def batch(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Crops (random or centre), flips and normalises the images at `indices`."""
+        images = self.dataset.images
+        s = self.image_size
+        stored = images.shape[-1]
+        out = np.empty((len(indices), 3, s, s), dtype=np.uint8)
+        order = np.argsort(indices)            # read a memory-map in file order
+        sorted_idx = indices[order]
+        raw = np.asarray(images[sorted_idx])
+        raw_by_position = np.empty_like(raw)
+        raw_by_position[order] = raw
+        if self.train and stored <= s:
+            pad = s // 8
+            raw_by_position = np.pad(raw_by_position, ((0, 0), (0, 0), (pad, pad + s - stored), (pad, pad + s - stored)))
+            stored = raw_by_position.shape[-1]
+        for k in range(len(indices)):
+            if self.train:
+                top, left = rng.integers(0, stored - s + 1, size=2)
+            else:
+                top = left = (stored - s) // 2
+            crop = raw_by_position[k, :, top : top + s, left : left + s]
+            if self.train and rng.random() < 0.5:
+                crop = crop[:, :, ::-1]
+            out[k] = crop
+        return normalize(out, self.mean, self.std), self.dataset.labels[indices]
+
+    def batches(self, epoch: int):
+        """The batches of `epoch`, computed in this thread (what the background thread runs)."""
+        order = self.order(epoch)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield self.batch(idx, np.random.default_rng([self.seed, epoch, b]))
+
+    def epoch(self, epoch: int):
+        """Like `batches`, but the next batch is prepared in a background thread meanwhile."""
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+        done = object()
+
+        def produce():
+            try:
+                for item in self.batches(epoch):
+                    while not stop.is_set():
+                        try:
+                            q.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(done)
+            except BaseException as error:  # handed to the consumer, raised there
+                q.put(error)
+
+        thread = threading.Thread(target=produce, daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join(timeout=5)

@@ -1,0 +1,288 @@
+"""Training and evaluation: the loop, its metrics, its run folder, exact resume.
+
+A run folder (`runs/NAME/`) holds:
+- `config.json`: every setting of the run;
+- `metrics.csv`: one row per epoch (epoch, lr, train_loss, train_top1, val_loss, val_top1, val_top5,
+  images_per_s, seconds);
+- `curves.png`: loss and accuracy, train against validation;
+- `last.npz` and `best.npz`: checkpoints (see checkpoint.py), written atomically.
+
+Exact resume: everything random is derived from the seed (the shuffle and augmentation of each
+epoch and batch) or saved in the checkpoint (the dropout generators, the momentum buffers), so a
+run stopped after epoch k and resumed equals a run that never stopped.
+
+The recipe follows the paper's Caffe solver (SGD, momentum 0.9, weight decay 2e-4 on everything,
+"poly" learning rate decaying linearly to zero) with a short linear warm-up, which a network
+without batch normalisation needs when trained from scratch at a useful learning rate.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import nn
+from .checkpoint import load_checkpoint, restore_generator_states, save_checkpoint
+from .datasets import DataLoader, channel_stats, load_split
+from .models import get_model
+from .optim import learning_rate, make_optimizer
+
+METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
+                  "images_per_s", "seconds"]
+
+
+# Defaults measured to work from scratch on 2 cores (lesson 11): the paper's SGD recipe needs its
+# learning rate and far more steps than a laptop run has; Adam at 5e-4 leaves the ln(C) plateau fast.
+DEFAULT_LR = {"adam": 5e-4, "sgd": 0.01}
+DEFAULT_WEIGHT_DECAY = {"adam": 0.0, "sgd": 2e-4}
+
+
+@dataclass
+class TrainConfig:
+    model: str = "squeezenet1_1"
+    data: str = "synthetic"
+    image_size: int = 64
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float | None = None          # None: DEFAULT_LR[optimizer]
+    momentum: float = 0.9
+    weight_decay: float | None = None  # None: DEFAULT_WEIGHT_DECAY[optimizer]
+    schedule: str = "poly"
+    warmup_epochs: float = 1.0
+    seed: int = 0
+    out: str = "runs/default"
+    synthetic_train: int = 8000
+    synthetic_val: int = 2000
+
+    def __post_init__(self):
+        if self.optimizer not in DEFAULT_LR:
+            raise ValueError(f"optimizer must be one of {', '.join(DEFAULT_LR)}, got {self.optimizer!r}")
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.optimizer]
+        if self.weight_decay is None:
+            self.weight_decay = DEFAULT_WEIGHT_DECAY[self.optimizer]
+
+    def validate(self) -> None:
+        if self.epochs <= 0 or self.batch_size <= 0 or self.image_size < 32:
+            raise ValueError("epochs and batch_size must be positive and image_size at least 32, got "
+                             f"epochs={self.epochs}, batch_size={self.batch_size}, image_size={self.image_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
+def topk_correct(logits: np.ndarray, labels: np.ndarray, k: int) -> int:
+    """How many rows have their label among the k largest logits."""
+    k = min(k, logits.shape[1])
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    return int((top == labels[:, None]).any(axis=1).sum())
+
+
+def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, progress: bool = False) -> dict:
+    """Loss, top-1, top-5 and the confusion matrix (rows: true class, columns: predicted) over a loader."""
+    model.eval()
+    loss_fn = nn.SoftmaxCrossEntropy()
+    total_loss, top1, top5, n = 0.0, 0, 0, 0
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for x, y in tqdm(loader.epoch(0), total=len(loader), desc="evaluating", disable=not progress, leave=False):
+        logits = model(x)
+        total_loss += loss_fn(logits, y) * len(y)
+        top1 += topk_correct(logits, y, 1)
+        top5 += topk_correct(logits, y, 5)
+        np.add.at(confusion, (y, logits.argmax(axis=1)), 1)
+        n += len(y)
+    return {"loss": total_loss / n, "top1": top1 / n, "top5": top5 / n, "n": n, "confusion": confusion}
+
+
+def read_metrics(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_metrics(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (int(row[k]) if k == "epoch" else f"{row[k]:.6g}") for k in METRIC_COLUMNS})
+    tmp.replace(path)
+
+
+def plot_curves(rows: list[dict], path: Path, title: str) -> None:
+    """curves.png: loss (train, val) and accuracy (train top-1, val top-1, val top-5) per epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
+    ax_loss.plot(epochs, [r["val_loss"] for r in rows], "s-", label="val")
+    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("cross-entropy loss"), ax_loss.legend()
+    ax_acc.plot(epochs, [100 * r["train_top1"] for r in rows], "o-", label="train top-1")
+    ax_acc.plot(epochs, [100 * r["val_top1"] for r in rows], "s-", label="val top-1")
+    ax_acc.plot(epochs, [100 * r["val_top5"] for r in rows], "^--", label="val top-5", alpha=0.6)
+    ax_acc.set_xlabel("epoch"), ax_acc.set_ylabel("accuracy (%)"), ax_acc.set_ylim(0, 100), ax_acc.legend()
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(min(12, 2 + 0.6 * k), min(11, 1.5 + 0.55 * k)))
+    rates = confusion / np.maximum(1, confusion.sum(axis=1, keepdims=True))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    if k <= 30:
+        ax.set_xticks(range(k), [c[:14] for c in classes], rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(k), [c[:14] for c in classes], fontsize=8)
+        for i in range(k):
+            for j in range(k):
+                if confusion[i, j]:
+                    ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+class Trainer:
+    """Builds data, model and optimiser from a TrainConfig and runs (or resumes) the training."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True):
+        config.validate()
+        self.config, self.progress = config, progress
+        self.out = Path(config.out)
+        last = self.out / "last.npz"
+        if not resume and last.exists():
+            raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+        if resume and not last.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint {last} to continue from")
+        if resume:  # the saved configuration wins, except for the number of epochs
+            saved = json.loads((self.out / "config.json").read_text())
+            saved.update(epochs=config.epochs, out=config.out)
+            self.config = config = TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
+
+        self.train_set = load_split(config.data, "train", config.image_size, seed=config.seed,
+                                    synthetic_sizes=(config.synthetic_train, config.synthetic_val), progress=progress)
+        self.val_set = load_split(config.data, "val", config.image_size, seed=config.seed,
+                                  synthetic_sizes=(config.synthetic_train, config.synthetic_val), progress=progress)
+        if self.val_set.classes != self.train_set.classes:
+            raise ValueError("the train and val splits have different classes")
+        self.classes = self.train_set.classes
+        self.mean, self.std = channel_stats(self.train_set.images, seed=config.seed)
+        self.train_loader = DataLoader(self.train_set, config.batch_size, config.image_size, True,
+                                       self.mean, self.std, seed=config.seed)
+        self.val_loader = DataLoader(self.val_set, config.batch_size, config.image_size, False, self.mean, self.std)
+        self.model = get_model(config.model, num_classes=len(self.classes), seed=config.seed)
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr, config.momentum,
+                                        config.weight_decay)
+        self.start_epoch, self.best_top1 = 0, -1.0
+        self.rows = []
+        if resume:
+            model_state, optim_state, meta = load_checkpoint(last)
+            self.model.load_state_dict(model_state)
+            self.optimizer.load_state_dict(optim_state)
+            restore_generator_states(self.model, meta["generators"])
+            self.start_epoch, self.best_top1 = meta["epoch"] + 1, meta["best_top1"]
+            self.rows = [r for r in read_metrics(self.out / "metrics.csv") if r["epoch"] <= meta["epoch"] + 1]
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * len(self.train_loader)
+
+    def meta(self, epoch: int) -> dict:
+        return {"config": asdict(self.config), "epoch": epoch, "best_top1": self.best_top1,
+                "classes": self.classes, "mean": self.mean, "std": self.std, "model": self.config.model,
+                "image_size": self.config.image_size}
+
+    def train_epoch(self, epoch: int) -> dict:
+        cfg = self.config
+        model, optimizer, loss_fn = self.model.train(), self.optimizer, nn.SoftmaxCrossEntropy()
+        warmup = int(round(cfg.warmup_epochs * len(self.train_loader)))
+        total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+        bar = tqdm(self.train_loader.epoch(epoch), total=len(self.train_loader), disable=not self.progress,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+        for b, (x, y) in enumerate(bar):
+            step = epoch * len(self.train_loader) + b
+            optimizer.lr = learning_rate(step, self.total_steps, cfg.lr, warmup, cfg.schedule)
+            optimizer.zero_grad()
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the loss became {loss} at epoch {epoch + 1}, batch {b + 1} (learning rate {optimizer.lr:.3g}); "
+                    f"the run stopped and {self.out / 'last.npz'} still holds the last good epoch. "
+                    "Try a lower --lr or a longer --warmup-epochs.")
+            model.backward(loss_fn.backward())
+            optimizer.step()
+            total_loss += loss * len(y)
+            correct += topk_correct(logits, y, 1)
+            seen += len(y)
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
+                            img_s=f"{seen / elapsed:.0f}", lr=f"{optimizer.lr:.3g}")
+        seconds = time.perf_counter() - start
+        return {"lr": optimizer.lr, "train_loss": total_loss / seen, "train_top1": correct / seen,
+                "images_per_s": seen / seconds, "seconds": seconds}
+
+    def run(self) -> list[dict]:
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        if self.progress and self.start_epoch == 0:
+            print(f"{cfg.model}: {self.model.num_parameters():,} parameters; {len(self.train_set)} training and "
+                  f"{len(self.val_set)} validation images of {len(self.classes)} classes at {cfg.image_size}px; "
+                  f"{cfg.epochs} epochs of {len(self.train_loader)} batches -> {self.out}")
+        for epoch in range(self.start_epoch, cfg.epochs):
+            row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            val = evaluate(self.model, self.val_loader, len(self.classes))
+            row.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+            self.rows.append(row)
+            improved = val["top1"] > self.best_top1
+            self.best_top1 = max(self.best_top1, val["top1"])
+            save_checkpoint(self.out / "last.npz", self.model, self.optimizer, self.meta(epoch))
+            if improved:
+                save_checkpoint(self.out / "best.npz", self.model, None, self.meta(epoch))
+            write_metrics(self.out / "metrics.csv", self.rows)
+            plot_curves(self.rows, self.out / "curves.png", f"{cfg.model} on {cfg.data} at {cfg.image_size}px")
+            if self.progress:
+                print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.3f} top-1 "
+                      f"{100 * row['train_top1']:5.1f}%  |  val loss {val['loss']:.3f} top-1 {100 * val['top1']:5.1f}% "
+                      f"top-5 {100 * val['top5']:5.1f}%  |  {row['images_per_s']:.0f} img/s, {row['seconds']:.0f}s"
+                      + ("  *best*" if improved else ""), flush=True)
+        return self.rows
+
+
+def model_from_checkpoint(path):
+    """-> (model in eval mode, meta) from a training checkpoint."""
+    model_state, _, meta = load_checkpoint(path)
+    model = get_model(meta["model"], num_classes=len(meta["classes"]))
+    model.load_state_dict(model_state)
+    return model.eval(), meta
