@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+DATA   ?= synthetic
+EPOCHS ?= 15
 
-.PHONY: setup test test-torch gradcheck summary clean
+.PHONY: setup train-small test test-torch gradcheck summary clean
 
 setup: $(STAMP)
 
@@ -12,6 +14,13 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
+
+# The main job: SqueezeNet 1.1 from scratch at 64 px. With DATA=path/to/imagefolder it trains on
+# real images instead of the built-in synthetic set. Starts afresh each time (--overwrite).
+train-small: $(STAMP)
+	$(PY) -m tinysqueeze train --model squeezenet1_1 --data $(DATA) --image-size 64 --epochs $(EPOCHS) \
+		--out runs/train-small --overwrite
+	$(PY) -m tinysqueeze evaluate --checkpoint runs/train-small/best.npz
 
 test: $(STAMP)
 	$(PY) -m pytest

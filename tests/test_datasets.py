@@ -75,6 +75,9 @@ def test_imagenette_layout_cache_decodes_once(tmp_path, monkeypatch):
     assert train.images.shape == (8, 3, 37, 37) and train.classes == ["a_dog", "b_cat"]
     assert isinstance(train.images, np.memmap)
     assert len(load_split(str(root), "val", 32, progress=False)) == 4
+    assert train.display_names is None
+    (root / "classes.txt").write_text("a_dog\tDog, a good one\nb_cat\tCat\n")
+    assert load_split(str(root), "val", 32, progress=False).display_names == ["Dog, a good one", "Cat"]
     monkeypatch.setattr(cache_module, "decode", lambda *a: pytest.fail("decoded again"))
     again = load_split(str(root), "train", 32, progress=False)
     np.testing.assert_array_equal(again.images, train.images)

@@ -82,6 +82,12 @@ def test_a_run_writes_its_folder(tmp_path):
     assert json.loads((run / "config.json").read_text())["image_size"] == 32
     with pytest.raises(ValueError, match="already holds a run"):
         Trainer(tiny_config(run), progress=False)
+    with pytest.raises(ValueError, match="choose one"):
+        Trainer(tiny_config(run), resume=True, overwrite=True, progress=False)
+    again = Trainer(tiny_config(run, epochs=1), overwrite=True, progress=False)
+    assert not (run / "last.npz").exists()  # the old run is gone only when asked
+    again.run()
+    assert load_checkpoint(run / "last.npz")[2]["epoch"] == 0
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])

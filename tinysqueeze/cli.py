@@ -68,7 +68,7 @@ def cmd_predict(args) -> int:
         from .train import model_from_checkpoint
 
         model, meta = model_from_checkpoint(args.checkpoint)
-        names = meta["classes"]
+        names = meta.get("class_names", meta["classes"])
         crop = meta["image_size"]
         transform = dict(crop=crop, resize=stored_size(crop), mean=meta["mean"], std=meta["std"])
     else:
@@ -96,7 +96,7 @@ def cmd_train(args) -> int:
                          weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
                          seed=args.seed, out=args.out, synthetic_train=args.synthetic_train,
                          synthetic_val=args.synthetic_val)
-    trainer = Trainer(config, resume=args.resume, progress=not args.quiet)
+    trainer = Trainer(config, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     try:
         rows = trainer.run()
     except TrainingDiverged as error:
@@ -131,7 +131,8 @@ def cmd_evaluate(args) -> int:
     result = evaluate(model, loader, len(meta["classes"]), progress=not args.json)
     confusion_path = Path(args.confusion) if args.confusion else Path(args.checkpoint).with_name(
         Path(args.checkpoint).stem + f"-confusion-{args.split}.png")
-    plot_confusion(result["confusion"], meta["classes"], confusion_path,
+    names = dataset.display_names or meta.get("class_names") or meta["classes"]
+    plot_confusion(result["confusion"], names, confusion_path,
                    f"{meta['model']} on {data} ({args.split}): top-1 {100 * result['top1']:.1f}%")
     if args.json:
         print(json.dumps({"top1": result["top1"], "top5": result["top5"], "n": result["n"], "loss": result["loss"],
@@ -148,6 +149,17 @@ def cmd_data_get(args) -> int:
 
     path = get_dataset(args.name, Path(args.root))
     print(f"{args.name} is ready in {path}; train with: python -m tinysqueeze train --data {path}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import CONFIGS, run_bench, run_one
+
+    if args.one:
+        run_one(args.one, args.model, args.image_size, args.batch_size, args.repeats)
+        return 0
+    configs = CONFIGS if args.model is None else [(args.model, args.image_size, args.batch_size)]
+    print(run_bench(configs, repeats=args.repeats, with_torch=False if args.no_torch else None))
     return 0
 
 
@@ -198,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/default", help="run folder (default runs/default)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--synthetic-train", type=positive_int, default=8000, help="synthetic training images")
     p.add_argument("--synthetic-val", type=positive_int, default=2000, help="synthetic validation images")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
@@ -211,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confusion", help="where to write the confusion-matrix PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, loss, ...)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="time training and inference, per layer, against PyTorch if installed")
+    p.add_argument("--model", help="one model to measure (default: the standard three configurations)")
+    p.add_argument("--image-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed iterations (median is reported)")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
+    p.add_argument("--one", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", help="datasets: `data get NAME` downloads one (needs the internet)")
     data_sub = p.add_subparsers(dest="data_command", required=True)

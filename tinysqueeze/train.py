@@ -175,13 +175,19 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title:
 class Trainer:
     """Builds data, model and optimiser from a TrainConfig and runs (or resumes) the training."""
 
-    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True):
+    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True, overwrite: bool = False):
         config.validate()
         self.config, self.progress = config, progress
         self.out = Path(config.out)
         last = self.out / "last.npz"
+        if resume and overwrite:
+            raise ValueError("--resume continues a run and --overwrite starts it afresh: choose one")
         if not resume and last.exists():
-            raise ValueError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
+            if not overwrite:
+                raise ValueError(f"{self.out} already holds a run; pass --resume to continue it, --overwrite to "
+                                 "replace it, or choose another --out")
+            for name in ("last.npz", "best.npz", "metrics.csv", "curves.png", "config.json"):
+                (self.out / name).unlink(missing_ok=True)
         if resume and not last.exists():
             raise FileNotFoundError(f"--resume: no checkpoint {last} to continue from")
         if resume:  # the saved configuration wins, except for the number of epochs
@@ -219,7 +225,8 @@ class Trainer:
 
     def meta(self, epoch: int) -> dict:
         return {"config": asdict(self.config), "epoch": epoch, "best_top1": self.best_top1,
-                "classes": self.classes, "mean": self.mean, "std": self.std, "model": self.config.model,
+                "classes": self.classes, "class_names": self.train_set.display_names or self.classes,
+                "mean": self.mean, "std": self.std, "model": self.config.model,
                 "image_size": self.config.image_size}
 
     def train_epoch(self, epoch: int) -> dict:

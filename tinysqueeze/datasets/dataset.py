@@ -28,6 +28,7 @@ class ArrayDataset:
     classes: list[str]
     name: str
     skipped: list[str] = field(default_factory=list)
+    display_names: list[str] | None = None  # human-readable class names, where the dataset has them
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -38,6 +39,15 @@ class ArrayDataset:
         if len(self.classes) < 2:
             raise ValueError(f"{self.name}: a classification dataset needs at least two classes, "
                              f"got {len(self.classes)}")
+
+
+def read_display_names(root: Path, classes: list[str]) -> list[str] | None:
+    """Human-readable names from `root/classes.txt` (`<class folder><TAB><name>` lines), if present."""
+    path = root / "classes.txt"
+    if not path.is_file():
+        return None
+    names = dict(line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
+    return [names.get(c, c).strip() for c in classes]
 
 
 def stored_size(image_size: int) -> int:
@@ -87,7 +97,8 @@ def load_split(data: str, split: str, image_size: int, seed: int = 0, cache_dir=
         keep = _holdout(files.labels, split, seed)
         files = folders.FileList([files.paths[i] for i in keep], files.labels[keep], files.classes)
     images, labels, skipped = cached_arrays(files, size, cache_dir, split, progress=progress)
-    return ArrayDataset(images, labels, files.classes, f"{root.name}/{split}", skipped)
+    return ArrayDataset(images, labels, files.classes, f"{root.name}/{split}", skipped,
+                        read_display_names(root, files.classes))
 
 
 def channel_stats(images: np.ndarray, max_images: int = 2000, seed: int = 0):
