@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
+from .squeezenet import check_images
 
 
 class AlexNet(nn.Module):
@@ -41,10 +42,7 @@ class AlexNet(nn.Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, 3, H, W) -> (N, num_classes)"""
-        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"AlexNet: expected images of shape (N, 3, H, W), got {getattr(x, 'shape', type(x))}")
-        if min(x.shape[2:]) < 63:
-            raise ValueError(f"AlexNet: images must be at least 63x63, got {x.shape[2]}x{x.shape[3]}")
+        check_images("AlexNet", x, min_size=63)
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

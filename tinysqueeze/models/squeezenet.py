@@ -34,6 +34,14 @@ MACRO = {
 }
 
 
+def check_images(network: str, x, min_size: int) -> None:
+    """Refuses anything but a batch of RGB images (N, 3, H, W) of at least min_size pixels a side."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{network}: expected images of shape (N, 3, H, W), got {getattr(x, 'shape', type(x))}")
+    if min(x.shape[2:]) < min_size:
+        raise ValueError(f"{network}: images must be at least {min_size}x{min_size}, got {x.shape[2]}x{x.shape[3]}")
+
+
 def round_half_up(value: float) -> int:
     return int(math.floor(value + 0.5))
 
@@ -143,10 +151,7 @@ class SqueezeNet(nn.Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, 3, H, W) -> (N, num_classes)"""
-        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"SqueezeNet: expected images of shape (N, 3, H, W), got {getattr(x, 'shape', type(x))}")
-        if min(x.shape[2:]) < 32:
-            raise ValueError(f"SqueezeNet: images must be at least 32x32, got {x.shape[2]}x{x.shape[3]}")
+        check_images("SqueezeNet", x, min_size=32)
         return self.flatten(self.classifier(self.features(x)))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
