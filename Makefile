@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DATA   ?= synthetic
 EPOCHS ?= 15
 
-.PHONY: setup train-small test test-torch gradcheck summary clean
+.PHONY: setup train-small test test-torch gradcheck summary bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,11 @@ summary: $(STAMP)
 test-torch: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m pytest tests/test_torch_parity.py
+
+# Speed and memory against PyTorch (installed beside tinysqueeze when this machine can: a CPU wheel).
+bench: $(STAMP)
+	-$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m tinysqueeze bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -99,6 +99,7 @@ def measure_ours(model_name: str, size: int, batch: int, repeats: int) -> dict:
     from .nn import conv as conv_module
     from .nn import kernels
     from .optim import SGD
+    from .train import skip_image_gradient
 
     baseline = current_rss_mb()
     first_call = {}
@@ -111,6 +112,7 @@ def measure_ours(model_name: str, size: int, batch: int, repeats: int) -> dict:
 
     model = get_model(model_name, num_classes=1000)
     macs = sum(r.macs for r in table(model, size))
+    skip_image_gradient(model)  # as in training (and in PyTorch, where the input needs no gradient)
     model.train()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)

@@ -79,6 +79,13 @@ class TrainConfig:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
 
 
+def skip_image_gradient(model: nn.Module) -> None:
+    """Training needs no gradient with respect to the images: the first convolution (the one that
+    reads them) skips computing it."""
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    first.compute_input_grad = False
+
+
 class TrainingDiverged(RuntimeError):
     """The loss stopped being a finite number."""
 
@@ -207,6 +214,7 @@ class Trainer:
                                        self.mean, self.std, seed=config.seed)
         self.val_loader = DataLoader(self.val_set, config.batch_size, config.image_size, False, self.mean, self.std)
         self.model = get_model(config.model, num_classes=len(self.classes), seed=config.seed)
+        skip_image_gradient(self.model)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr, config.momentum,
                                         config.weight_decay)
         self.start_epoch, self.best_top1 = 0, -1.0

@@ -48,6 +48,9 @@ class Conv2d(Module):
         bound = init.default_bound(self.in_channels * kh * kw)
         self.weight = Parameter(init.uniform(rng, bound, (self.out_channels, self.in_channels, kh, kw)))
         self.bias = Parameter(init.uniform(rng, bound, (self.out_channels,))) if bias else None
+        # False for a layer that sees the images themselves: nothing needs their gradient (PyTorch's
+        # input.requires_grad = False), and skipping W.T @ dY and col2im saves most of its backward.
+        self.compute_input_grad = True
 
     def extra_repr(self) -> str:
         kh, kw = self.kernel_size
@@ -87,15 +90,21 @@ class Conv2d(Module):
         return out.reshape(n, f, h_out, w_out)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W); adds into weight.grad and bias.grad."""
+        """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W) (None if compute_input_grad is False);
+        adds into weight.grad and bias.grad."""
         x_shape, cols = self.cache
         n, f, h_out, w_out = dout.shape
         kh, kw = self.kernel_size
         dy = dout.reshape(n, f, h_out * w_out)                              # (N, F, L)
-        dw = np.tensordot(dy, cols, axes=([0, 2], [0, 2]))                  # (F, C*KH*KW)
+        if dy.shape[2] >= 32:  # per-image products, then a sum: no transposed copies (faster here)
+            dw = np.matmul(dy, cols.transpose(0, 2, 1)).sum(axis=0)         # (F, C*KH*KW)
+        else:                  # tiny maps: one product over the whole batch wins
+            dw = np.tensordot(dy, cols, axes=([0, 2], [0, 2]))              # (F, C*KH*KW)
         self.weight.grad += dw.reshape(self.weight.data.shape)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2))
+        if not self.compute_input_grad:
+            return None
         w2d = self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False)
         dcols = np.matmul(w2d.T, dy)                                        # (N, C*KH*KW, L)
         if self.is_pointwise:
