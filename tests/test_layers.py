@@ -42,6 +42,18 @@ def test_conv_forward_matches_naive_loops(k, s, p):
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(4, 512, 9, 300), (3, 16, 40, 8), (2, 300, 30, 300)])
+def test_apply_to_batch_equals_matmul_on_both_paths(shape):
+    from tinysqueeze.nn.conv import apply_to_batch
+
+    n, q, length, p = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((p, q)), rng.standard_normal((n, q, length))
+    out = apply_to_batch(a, b)
+    assert out.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+
+
 def test_pointwise_conv_skips_im2col(monkeypatch):
     from tinysqueeze.nn import conv as conv_module
 

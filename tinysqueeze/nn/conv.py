@@ -12,6 +12,20 @@ from .kernels import col2im, conv_output_size, im2col
 from .module import Module, Parameter, check_input, layer_error
 
 
+def apply_to_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a: (P, Q), b: (N, Q, L) -> (N, P, L), a @ b[n] for every image n.
+
+    NumPy's matmul does one product per image. When the maps are tiny (L < 32: the 3x3 maps at
+    the end of SqueezeNet on 64-px images) and the matrix is large, one product over the whole
+    batch, with the batch laid beside L, is 2-3x faster (measured; lesson 14), copies included.
+    """
+    n, q, length = b.shape
+    if length < 32 and a.shape[0] * q >= 65536:
+        wide = a @ b.transpose(1, 0, 2).reshape(q, n * length)              # (P, N*L)
+        return np.ascontiguousarray(wide.reshape(a.shape[0], n, length).transpose(1, 0, 2))
+    return np.matmul(a, b)
+
+
 def pair(value) -> tuple[int, int]:
     """3 -> (3, 3); (3, 1) -> (3, 1)."""
     if isinstance(value, (tuple, list)):
@@ -83,7 +97,7 @@ class Conv2d(Module):
         else:
             cols = im2col(x, kh, kw, self.stride, self.padding, h_out, w_out)  # (N, C*KH*KW, L)
         w2d = self.weight.data.reshape(f, -1).astype(x.dtype, copy=False)  # (F, C*KH*KW)
-        out = np.matmul(w2d, cols)                                          # (N, F, L)
+        out = apply_to_batch(w2d, cols)                                     # (N, F, L)
         if self.bias is not None:
             out += self.bias.data.astype(x.dtype, copy=False)[:, None]
         self.cache = (x.shape, cols)
@@ -106,7 +120,7 @@ class Conv2d(Module):
         if not self.compute_input_grad:
             return None
         w2d = self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False)
-        dcols = np.matmul(w2d.T, dy)                                        # (N, C*KH*KW, L)
+        dcols = apply_to_batch(w2d.T, dy)                                   # (N, C*KH*KW, L)
         if self.is_pointwise:
             return dcols.reshape(x_shape)
         return col2im(dcols, x_shape, kh, kw, self.stride, self.padding, h_out, w_out)
