@@ -152,6 +152,77 @@ def cmd_data_get(args) -> int:
     return 0
 
 
+def cmd_compress(args) -> int:
+    from .compress.finetune import finetune_pruned, finetune_shared
+    from .compress.pipeline import format_sizes, save_compressed
+    from .compress.prune import check_density, prunable, prune
+    from .compress.quantize import SharedWeights, check_bits
+    from .io import load_weights, weights_for
+    from .models import get_model
+    from .predict import num_classes_of
+
+    check_density(args.density)
+    check_bits(args.bits)
+    meta = None
+    if args.checkpoint:
+        state = weights_for(None, load_weights(args.checkpoint))
+        model = get_model(args.model, num_classes=num_classes_of(state))
+        model.load_state_dict(state)
+        try:
+            from .checkpoint import load_checkpoint
+            meta = load_checkpoint(args.checkpoint)[2]
+        except (ValueError, OSError):
+            meta = None
+    else:
+        print(f"no --checkpoint: compressing freshly initialised {args.model} weights (sizes only)")
+        model = get_model(args.model, num_classes=args.num_classes)
+    loaders = None
+    if args.finetune_epochs or args.data:
+        if not args.data:
+            raise ValueError("--finetune-epochs needs --data (the images to fine-tune and evaluate on)")
+        loaders = _compression_loaders(args, meta)
+
+    def accuracy(label):
+        if loaders:
+            from .train import evaluate
+            result = evaluate(model, loaders[1], model.num_classes)
+            print(f"{label:<40} val top-1 {100 * result['top1']:.2f}%  top-5 {100 * result['top5']:.2f}%")
+            return result["top1"]
+        return None
+
+    accuracy("uncompressed")
+    masks = prune(model, args.density, args.policy)
+    accuracy(f"pruned to {100 * args.density:.0f}% density ({args.policy})")
+    if args.finetune_epochs:
+        finetune_pruned(model, masks, loaders[0], args.finetune_epochs, args.lr)
+        accuracy("pruned + fine-tuned")
+    shared = SharedWeights(model, args.bits, [name for name, _ in prunable(model)])
+    accuracy(f"+ {args.bits}-bit weight sharing")
+    if args.finetune_epochs:
+        finetune_shared(model, shared, loaders[0], args.finetune_epochs, args.lr)
+        accuracy("+ centroids fine-tuned")
+    rows = save_compressed(args.out, model, shared, args.model, args.density, args.bits)
+    print(format_sizes(rows, f"{args.model}: density {args.density}, {args.bits} bits -> {args.out}"))
+    return 0
+
+
+def _compression_loaders(args, meta):
+    from .datasets import DataLoader, channel_stats, load_split
+    from .transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    size = meta["image_size"] if meta else args.image_size
+    train = load_split(args.data, "train", size)
+    val = load_split(args.data, "val", size)
+    if meta:
+        mean, std = meta["mean"], meta["std"]
+    elif args.data == "synthetic":
+        mean, std = channel_stats(train.images)
+    else:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    return (DataLoader(train, args.batch_size, size, True, mean, std, seed=0),
+            DataLoader(val, 100, size, False, mean, std))
+
+
 def cmd_bench(args) -> int:
     from .bench import CONFIGS, run_bench, run_one
 
@@ -224,6 +295,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confusion", help="where to write the confusion-matrix PNG")
     p.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, loss, ...)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compress", help="prune, share weights by k-means, Huffman-code into a .tsq file")
+    p.add_argument("--model", default="squeezenet1_1", help="architecture of the weights")
+    p.add_argument("--checkpoint", help="any weights file (.npz, training checkpoint, .pth); none: fresh weights")
+    p.add_argument("--num-classes", type=positive_int, default=1000, help="classes, without --checkpoint")
+    p.add_argument("--density", type=float, default=0.33, help="share of each layer's weights kept, in (0, 1]")
+    p.add_argument("--bits", type=int, default=6, help="bits per shared-weight code, 1..8 (2^bits clusters)")
+    p.add_argument("--policy", choices=["paper", "uniform"], default="paper",
+                   help="per-layer densities: 'paper' prunes the 3x3 and final layers only (as the paper's "
+                        "released model), 'uniform' every layer alike")
+    p.add_argument("--out", required=True, help="the .tsq file to write")
+    p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tune after pruning and after sharing")
+    p.add_argument("--data", help="dataset for fine-tuning and accuracy (a checkpoint's own by default)")
+    p.add_argument("--image-size", type=positive_int, default=64, help="without a training checkpoint")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (Adam)")
+    p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("bench", help="time training and inference, per layer, against PyTorch if installed")
     p.add_argument("--model", help="one model to measure (default: the standard three configurations)")

@@ -6,6 +6,7 @@ decides by content, not by the file name:
 
 - a zip archive holding `.npy` members: our `.npz` (or a training checkpoint: its `model.*` arrays);
 - a zip archive holding `<name>/data.pkl`: PyTorch's format since 1.6 (`torch.save`);
+- a `.tsq` file (magic `TSQZ`): a compressed network, decoded to dense arrays (compress/tsq.py);
 - a pickle stream that starts with PyTorch's magic number: the legacy format of PyTorch < 1.6,
   in which torchvision's published SqueezeNet weights (`squeezenet1_1-b8a52dc0.pth`) are stored.
 
@@ -69,6 +70,10 @@ def load_weights(path) -> "collections.OrderedDict[str, np.ndarray]":
 
 
 def _load_any(path: Path):
+    from .compress.tsq import is_tsq, read_tsq  # the compressed format (tinysqueeze/compress/tsq.py)
+
+    if is_tsq(path):
+        return collections.OrderedDict(read_tsq(path)[0])
     with open(path, "rb") as f:
         head = f.read(8)
     if head.startswith(b"PK"):
@@ -85,7 +90,7 @@ def _load_any(path: Path):
         raise ValueError(f"{path} is a zip archive, but neither an .npz of weights nor a PyTorch checkpoint")
     if head.startswith(b"\x80"):  # a pickle stream (protocol 2+): PyTorch's legacy format
         return _load_torch_legacy(path)
-    raise ValueError(f"{path} is not a weights file tinysqueeze knows (.npz, PyTorch .pth)")
+    raise ValueError(f"{path} is not a weights file tinysqueeze knows (.npz, .tsq, PyTorch .pth)")
 
 
 # --------------------------------------------------------------------------- PyTorch, no PyTorch

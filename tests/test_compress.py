@@ -1,0 +1,225 @@
+"""Compression: Huffman, pruning, weight sharing (with its gradient), SVD and the .tsq file."""
+import numpy as np
+import pytest
+
+from tinysqueeze import nn
+from tinysqueeze.cli import main
+from tinysqueeze.compress import (SharedWeights, canonical_codes, centroid_gradient, code_lengths, decode, encode,
+                                  kmeans_1d, low_rank, magnitude_mask, prune, quantize_weight, read_tsq)
+from tinysqueeze.compress.finetune import finetune_pruned, finetune_shared
+from tinysqueeze.compress.pipeline import compress_weights, save_compressed
+from tinysqueeze.compress.prune import MaskedOptimizer
+from tinysqueeze.compress.tsq import dense_codes, sparse_entries
+from tinysqueeze.datasets import DataLoader, channel_stats, load_split
+from tinysqueeze.gradcheck import distinct_input, numeric_gradient, rel_error
+from tinysqueeze.io import load_weights
+from tinysqueeze.models import squeezenet1_1
+from tinysqueeze.optim import SGD
+
+
+def round_trip(symbols):
+    symbols = np.asarray(symbols, dtype=np.int64)
+    counts = {int(s): int(c) for s, c in zip(*np.unique(symbols, return_counts=True))} if symbols.size else {}
+    lengths = code_lengths(counts)
+    data, n_bits = encode(symbols, lengths)
+    return decode(data, n_bits, len(symbols), lengths), n_bits
+
+
+@pytest.mark.parametrize("symbols", [
+    np.random.default_rng(0).integers(0, 64, 5000),                 # random
+    np.random.default_rng(1).geometric(0.4, 3000) % 16,             # skewed
+    [7] * 100,                                                      # one symbol, all equal
+    [3],                                                            # a single symbol once
+    [],                                                             # an empty layer
+    [0, 1] * 50 + [2],                                              # one rare symbol
+])
+def test_huffman_round_trip_is_lossless(symbols):
+    decoded, _ = round_trip(symbols)
+    np.testing.assert_array_equal(decoded, np.asarray(symbols, dtype=np.int64))
+
+
+def test_huffman_codes_are_prefix_free_and_short_for_frequent_symbols():
+    lengths = code_lengths({0: 100, 1: 50, 2: 25, 3: 12, 4: 6, 5: 6})
+    assert lengths[0] < lengths[3] <= lengths[5]
+    codes = canonical_codes(lengths)
+    words = [format(c, f"0{n}b") for c, n in codes.values()]
+    assert not any(a != b and b.startswith(a) for a in words for b in words)
+    skewed = np.random.default_rng(1).geometric(0.5, 4000) % 16
+    _, n_bits = round_trip(skewed)
+    assert n_bits < 4 * len(skewed)  # beats 4 fixed bits
+    with pytest.raises(ValueError, match="truncated|ended"):
+        data, n = encode(skewed, code_lengths({int(s): 1 for s in np.unique(skewed)}))
+        decode(data[:3], n, len(skewed), code_lengths({int(s): 1 for s in np.unique(skewed)}))
+
+
+def test_magnitude_pruning_keeps_the_largest():
+    w = np.array([[0.1, -5.0], [0.3, 2.0]])
+    np.testing.assert_array_equal(magnitude_mask(w, 0.5), [[False, True], [False, True]])
+    model = squeezenet1_1(num_classes=10)
+    masks = prune(model, 0.25)
+    for name, mask in masks.items():
+        weight = dict(model.named_parameters())[name].data
+        assert abs(mask.mean() - 0.25) < 0.01 and not weight[~mask].any()
+    assert all(not name.endswith("bias") for name in masks)
+    with pytest.raises(ValueError, match=r"density must be in \(0, 1\]"):
+        prune(model, 0.0)
+
+
+def test_paper_policy_prunes_the_large_layers_to_reach_the_target():
+    from tinysqueeze.compress.prune import layer_densities
+    from tinysqueeze.models import squeezenet1_0
+
+    model = squeezenet1_0()
+    densities = layer_densities(model, 0.339, "paper")
+    assert densities["features.0.weight"] == 1.0 and densities["features.3.squeeze.weight"] == 1.0
+    assert densities["features.3.expand1x1.weight"] == 1.0
+    assert densities["features.3.expand3x3.weight"] == densities["classifier.1.weight"] < 0.339
+    masks = prune(model, 0.339, "paper")
+    kept = sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
+    assert abs(kept - 0.339) < 0.001
+    with pytest.raises(ValueError, match="below what the 'paper' policy can reach"):
+        layer_densities(model, 0.05, "paper")
+    with pytest.raises(ValueError, match="policy must be one of"):
+        layer_densities(model, 0.5, "random")
+
+
+def test_pruned_weights_stay_zero_through_training():
+    conv = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(0))
+    model = nn.Sequential(conv)
+    masks = prune(model, 0.3)
+    optimizer = MaskedOptimizer(SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01), model, masks)
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    for _ in range(5):
+        optimizer.zero_grad()
+        out = model(x)
+        model.backward(np.ones_like(out))
+        optimizer.step()
+    assert not conv.weight.data[~masks["0.weight"]].any()
+    assert conv.weight.data[masks["0.weight"]].all()
+
+
+def test_kmeans_linear_init_and_quantized_weights():
+    values = np.concatenate([np.full(50, -1.0), np.full(30, 0.5), np.full(20, 2.0)])
+    centroids, assign = kmeans_1d(values, 3)
+    np.testing.assert_allclose(centroids, [-1.0, 0.5, 2.0], atol=1e-6)
+    w = np.where(np.random.default_rng(0).random((8, 8)) < 0.5, 0, np.random.default_rng(1).standard_normal((8, 8)))
+    codebook, codes = quantize_weight(w.astype(np.float32), 3)
+    assert codebook.shape == (8,) and codebook[0] == 0.0
+    np.testing.assert_array_equal(codes == 0, w == 0)  # pruned weights, and only they, take code 0
+    assert np.abs(codebook[codes] - w).max() < np.abs(w).max() / 2
+    with pytest.raises(ValueError, match="bits must be an integer from 1 to 8"):
+        quantize_weight(w, 9)
+
+
+def test_centroid_gradient_is_the_sum_of_its_weights_gradients():
+    # L(codebook) = sum(linear(x; W = codebook[codes]) * G); check dL/dcodebook by finite differences
+    rng = np.random.default_rng(0)
+    layer = nn.Linear(6, 4, rng=rng).to(np.float64)
+    codes = rng.integers(0, 5, size=(4, 6)).astype(np.uint8)
+    codebook = np.array([0.0, -0.7, -0.2, 0.4, 1.1])
+    x, upstream = distinct_input((3, 6), seed=1), rng.standard_normal((3, 4))
+
+    def loss():
+        layer.weight.data = codebook[codes]
+        return float(np.sum(layer(x) * upstream))
+
+    loss()
+    layer.zero_grad()
+    layer.backward(upstream)
+    analytic = centroid_gradient(layer.weight.grad, codes, 5).astype(np.float64)
+    numeric = numeric_gradient(loss, codebook, range(1, 5), 1e-6)
+    assert rel_error(analytic[1:], numeric) < 1e-6
+    assert analytic[0] == 0.0  # the pruned code never moves
+
+
+def tiny_loader():
+    data = load_split("synthetic", "train", 32, synthetic_sizes=(32, 10), progress=False)
+    mean, std = channel_stats(data.images)
+    return DataLoader(data, 16, 32, True, mean, std)
+
+
+def test_finetuning_keeps_zeros_and_codes():
+    model = squeezenet1_1(num_classes=10)
+    masks = prune(model, 0.5)
+    finetune_pruned(model, masks, tiny_loader(), 1, progress=False)
+    params = dict(model.named_parameters())
+    assert all(not params[n].data[~m].any() for n, m in masks.items())
+    shared = SharedWeights(model, 4, list(masks))
+    before = {id(w): codes.copy() for w, _, codes in shared.entries}
+    centroids_before = [cb.data.copy() for cb in shared.parameters()]
+    finetune_shared(model, shared, tiny_loader(), 1, progress=False)
+    for (weight, codebook, codes), old in zip(shared.entries, centroids_before):
+        np.testing.assert_array_equal(codes, before[id(weight)])
+        assert len(np.unique(weight.data)) <= 16 and codebook.data[0] == 0.0
+        np.testing.assert_array_equal(weight.data, codebook.data[codes])
+    assert any(not np.array_equal(cb.data, old) for cb, old in zip(shared.parameters(), centroids_before))
+
+
+def test_sparse_index_fillers():
+    codes = np.zeros(60, dtype=np.uint8)
+    codes[[0, 40, 41, 59]] = [3, 1, 2, 7]
+    entry_codes, gaps = sparse_entries(codes)
+    assert gaps.max() <= 15 and (entry_codes == 0).sum() == 3  # 39 zeros need two fillers, 17 one
+    np.testing.assert_array_equal(dense_codes(entry_codes, gaps, 60), codes)
+
+
+def test_tsq_round_trip_is_bit_identical_and_loads_everywhere(tmp_path):
+    model = squeezenet1_1(num_classes=10, seed=3)
+    shared = compress_weights(model, 0.4, 5)
+    path = tmp_path / "m.tsq"
+    rows = save_compressed(path, model, shared, "squeezenet1_1", 0.4, 5)
+    state, header = read_tsq(path)
+    reference = model.state_dict()
+    assert header["bits"] == 5 and set(state) == set(reference)
+    for key in reference:
+        np.testing.assert_array_equal(state[key], reference[key])
+    assert sum(r.huffman_bytes for r in rows) == path.stat().st_size
+    fresh = squeezenet1_1(num_classes=10)
+    fresh.load_state_dict(load_weights(path))  # every command that takes weights takes a .tsq
+    np.testing.assert_array_equal(fresh.state_dict()["classifier.1.weight"], reference["classifier.1.weight"])
+
+
+def test_corrupt_and_truncated_tsq_are_refused(tmp_path):
+    model = squeezenet1_1(num_classes=10)
+    path = tmp_path / "m.tsq"
+    save_compressed(path, model, compress_weights(model, 0.5, 4), "squeezenet1_1", 0.5, 4)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (tmp_path / "flipped.tsq").write_bytes(bytes(data))
+    (tmp_path / "cut.tsq").write_bytes(path.read_bytes()[:-100])
+    for bad in ("flipped.tsq", "cut.tsq"):
+        with pytest.raises(ValueError, match="damaged or truncated"):
+            load_weights(tmp_path / bad)
+
+
+def test_squeezenet1_0_at_6_bits_fits_in_half_a_megabyte(tmp_path):
+    from tinysqueeze.models import squeezenet1_0
+    model = squeezenet1_0()
+    path = tmp_path / "v10.tsq"
+    save_compressed(path, model, compress_weights(model, 0.33, 6), "squeezenet1_0", 0.33, 6)
+    assert path.stat().st_size < 500_000
+
+
+def test_low_rank_svd():
+    conv = nn.Conv2d(16, 24, 1, rng=np.random.default_rng(0))
+    exact, info = low_rank(conv, energy=1.0)
+    x = np.random.default_rng(1).standard_normal((2, 16, 3, 3)).astype(np.float32)
+    np.testing.assert_allclose(exact(x), conv(x), rtol=1e-4, atol=1e-4)
+    assert info["rank"] == 16 and info["relative_error"] < 1e-6
+    _, half = low_rank(conv, energy=0.5)
+    assert half["rank"] < 16 and half["params_after"] < half["params_before"] and half["relative_error"] > 0.1
+    with pytest.raises(ValueError, match="1x1 convolutions"):
+        low_rank(nn.Conv2d(3, 3, 3))
+
+
+def test_cli_compress_prints_the_table(tmp_path, capsys):
+    weights = tmp_path / "w.npz"
+    from tinysqueeze.io import save_weights
+    save_weights(squeezenet1_1(num_classes=10), weights)
+    out = tmp_path / "m.tsq"
+    assert main(["compress", "--model", "squeezenet1_1", "--checkpoint", str(weights), "--density", "0.5",
+                 "--bits", "8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Huffman B" in printed and "smaller than AlexNet" in printed and out.is_file()
+    assert main(["compress", "--density", "0", "--out", str(out)]) == 2
+    assert "density must be in (0, 1]" in capsys.readouterr().err

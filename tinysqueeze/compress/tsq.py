@@ -1,0 +1,146 @@
+"""The `.tsq` file: a pruned, quantized, Huffman-coded network, byte by byte (lesson 17).
+
+    offset  size  what
+    0       4     magic b"TSQZ"
+    4       1     format version (1)
+    5       4     H: length of the JSON header (uint32, little-endian)
+    9       H     JSON header: model name, classes, bits, density, and for every array its name,
+                  shape and kind ("sparse" or "raw") with the byte sizes of its blobs, in file order
+    ...           blobs, in header order. For a sparse (pruned + quantized) weight:
+                    codebook      2^bits float32 (entry 0 is 0.0: pruned weights)
+                    code lengths  2^bits uint8   Huffman length of each code (0: unused)
+                    gap lengths   16 uint8       Huffman length of each index gap 0..15
+                    codes         Huffman bit stream of the entries' codes
+                    gaps          Huffman bit stream of the entries' gaps
+                  For a raw array (biases): its float32 values.
+    end-4   4     CRC-32 of every byte before it: a truncated or damaged file is refused
+
+Entries (Deep Compression's relative sparse index): the kept weights in flattened order, each stored
+as (code, gap) with gap = position - previous position - 1. A gap over 15 is bridged by filler
+entries (code 0, gap 15) that only move the position on by 16. Loading rebuilds exactly the weights
+`codebook[code]` the compressor produced: bit-identical.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .huffman import code_lengths, decode, encode
+
+MAGIC = b"TSQZ"
+VERSION = 1
+MAX_GAP = 15
+
+
+def sparse_entries(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """flat codes (0 = pruned) -> (entry codes, entry gaps), fillers included."""
+    positions = np.flatnonzero(codes)
+    entry_codes, entry_gaps, previous = [], [], -1
+    for pos in positions.tolist():
+        gap = pos - previous - 1
+        while gap > MAX_GAP:
+            entry_codes.append(0)
+            entry_gaps.append(MAX_GAP)
+            gap -= MAX_GAP + 1
+        entry_codes.append(int(codes[pos]))
+        entry_gaps.append(gap)
+        previous = pos
+    return np.asarray(entry_codes, dtype=np.int64), np.asarray(entry_gaps, dtype=np.int64)
+
+
+def dense_codes(entry_codes: np.ndarray, entry_gaps: np.ndarray, size: int) -> np.ndarray:
+    """The inverse of sparse_entries: -> flat codes of `size` entries."""
+    codes = np.zeros(size, dtype=np.uint8)
+    positions = np.cumsum(entry_gaps + 1) - 1
+    if len(positions) and positions[-1] >= size:
+        raise ValueError("sparse index points past the end of its layer")
+    codes[positions] = entry_codes
+    return codes
+
+
+def _lengths_table(symbols: np.ndarray, n: int) -> np.ndarray:
+    counts = np.bincount(symbols, minlength=n)
+    lengths = code_lengths({s: int(c) for s, c in enumerate(counts)})
+    table = np.zeros(n, dtype=np.uint8)
+    for s, length in lengths.items():
+        table[s] = length
+    return table
+
+
+def write_tsq(path, header: dict, sparse: dict, raw: dict) -> dict:
+    """sparse: name -> (codebook, codes) ; raw: name -> float array. Returns per-array byte counts."""
+    bits = int(header["bits"])
+    n_codes = 2 ** bits
+    arrays, blobs, sizes = [], [], {}
+    for name, (codebook, codes) in sparse.items():
+        entry_codes, entry_gaps = sparse_entries(codes.reshape(-1))
+        code_table = _lengths_table(entry_codes, n_codes)
+        gap_table = _lengths_table(entry_gaps, MAX_GAP + 1)
+        code_bytes, code_bits = encode(entry_codes, {s: int(v) for s, v in enumerate(code_table) if v})
+        gap_bytes, gap_bits = encode(entry_gaps, {s: int(v) for s, v in enumerate(gap_table) if v})
+        parts = [np.asarray(codebook, np.float32).tobytes(), code_table.tobytes(), gap_table.tobytes(), code_bytes,
+                 gap_bytes]
+        arrays.append({"name": name, "kind": "sparse", "shape": list(codes.shape), "entries": len(entry_codes),
+                       "code_bits": code_bits, "gap_bits": gap_bits, "sizes": [len(p) for p in parts]})
+        blobs += parts
+        sizes[name] = sum(len(p) for p in parts)
+    for name, values in raw.items():
+        data = np.asarray(values, np.float32).tobytes()
+        arrays.append({"name": name, "kind": "raw", "shape": list(np.shape(values)), "sizes": [len(data)]})
+        blobs.append(data)
+        sizes[name] = len(data)
+    head = json.dumps(dict(header, arrays=arrays), separators=(",", ":")).encode()
+    body = MAGIC + struct.pack("<BI", VERSION, len(head)) + head + b"".join(blobs)
+    body += struct.pack("<I", zlib.crc32(body))
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(body)
+    tmp.replace(path)
+    sizes["_header"] = len(head) + 13  # magic, version, length, CRC-32
+    return sizes
+
+
+def is_tsq(path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == MAGIC
+
+
+def read_tsq(path) -> tuple[dict, dict]:
+    """-> (state: name -> float32 array, header). Refuses damaged, truncated or foreign files."""
+    data = Path(path).read_bytes()
+    if data[:4] != MAGIC:
+        raise ValueError(f"{path} is not a .tsq file (no TSQZ magic)")
+    if len(data) < 13 or struct.unpack("<I", data[-4:])[0] != zlib.crc32(data[:-4]):
+        raise ValueError(f"{path} is damaged or truncated (CRC-32 mismatch)")
+    version, head_len = struct.unpack("<BI", data[4:9])
+    if version != VERSION:
+        raise ValueError(f"{path}: .tsq version {version} is not supported (expected {VERSION})")
+    header = json.loads(data[9 : 9 + head_len])
+    offset = 9 + head_len
+    n_codes = 2 ** int(header["bits"])
+    state = {}
+    for entry in header["arrays"]:
+        parts = []
+        for size in entry["sizes"]:
+            parts.append(data[offset : offset + size])
+            offset += size
+        shape = tuple(entry["shape"])
+        if entry["kind"] == "raw":
+            state[entry["name"]] = np.frombuffer(parts[0], dtype=np.float32).reshape(shape).copy()
+            continue
+        codebook = np.frombuffer(parts[0], dtype=np.float32)
+        code_table, gap_table = np.frombuffer(parts[1], np.uint8), np.frombuffer(parts[2], np.uint8)
+        codes = decode(parts[3], entry["code_bits"], entry["entries"],
+                       {s: int(v) for s, v in enumerate(code_table) if v})
+        gaps = decode(parts[4], entry["gap_bits"], entry["entries"], {s: int(v) for s, v in enumerate(gap_table) if v})
+        if codes.size and codes.max() >= n_codes:
+            raise ValueError(f"{path}: a code of {entry['name']} is outside its codebook")
+        flat = dense_codes(codes, gaps, int(np.prod(shape)))
+        state[entry["name"]] = codebook[flat].reshape(shape)
+    if offset != len(data) - 4:
+        raise ValueError(f"{path}: {len(data) - 4 - offset} unexpected bytes after the last array")
+    return state, header
