@@ -148,3 +148,9 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert main(["predict", str(path), "--checkpoint", str(out / "best.npz")]) == 0
     printed = capsys.readouterr().out
     assert "1. " in printed and any(name in printed for name in ("circle", "square", "star", "ring"))
+    tsq = tmp_path / "small.tsq"
+    assert main(["compress", "--checkpoint", str(out / "best.npz"), "--density", "0.5", "--bits", "4",
+                 "--finetune-epochs", "1", "--out", str(tsq)]) == 0
+    printed = capsys.readouterr().out
+    assert "uncompressed" in printed and "centroids fine-tuned" in printed and tsq.is_file()
+    assert main(["evaluate", "--checkpoint", str(out / "best.npz"), "--json"]) == 0  # the original is untouched

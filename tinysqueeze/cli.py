@@ -177,6 +177,8 @@ def cmd_compress(args) -> int:
         print(f"no --checkpoint: compressing freshly initialised {args.model} weights (sizes only)")
         model = get_model(args.model, num_classes=args.num_classes)
     loaders = None
+    if args.data is None and meta is not None and args.finetune_epochs:
+        args.data = meta["config"]["data"]  # a training checkpoint knows its own dataset
     if args.finetune_epochs or args.data:
         if not args.data:
             raise ValueError("--finetune-epochs needs --data (the images to fine-tune and evaluate on)")
@@ -211,15 +213,17 @@ def _compression_loaders(args, meta):
     from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
     size = meta["image_size"] if meta else args.image_size
-    train = load_split(args.data, "train", size)
-    val = load_split(args.data, "val", size)
+    sizes = (meta["config"]["synthetic_train"], meta["config"]["synthetic_val"]) if meta else (8000, 2000)
+    seed = meta["config"]["seed"] if meta else 0
+    train = load_split(args.data, "train", size, seed=seed, synthetic_sizes=sizes)
+    val = load_split(args.data, "val", size, seed=seed, synthetic_sizes=sizes)
     if meta:
         mean, std = meta["mean"], meta["std"]
     elif args.data == "synthetic":
         mean, std = channel_stats(train.images)
     else:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
-    return (DataLoader(train, args.batch_size, size, True, mean, std, seed=0),
+    return (DataLoader(train, min(args.batch_size, len(train)), size, True, mean, std, seed=0),
             DataLoader(val, 100, size, False, mean, std))
 
 

@@ -49,6 +49,7 @@ def main(checkpoint, data, out_dir="docs/results"):
 
 def plot(results, path):
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -58,6 +59,9 @@ def plot(results, path):
         ax.scatter(r["bytes"] / 1e6, 100 * r["top1"], s=40)
         ax.annotate(label, (r["bytes"] / 1e6, 100 * r["top1"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks([0.25, 0.5, 1, 2, 3])
     ax.set_xlabel("model size (MB, log scale)")
     ax.set_ylabel("val top-1 (%)")
     ax.set_title("SqueezeNet 1.1 on Imagenette (64 px): Deep Compression")
