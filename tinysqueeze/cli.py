@@ -91,7 +91,7 @@ def cmd_predict(args) -> int:
 def cmd_train(args) -> int:
     from .train import Trainer, TrainConfig, TrainingDiverged
 
-    config = TrainConfig(model=args.model, data=args.data, image_size=args.image_size, epochs=args.epochs,
+    config = TrainConfig(model=args.model, model_args=args.model_args, data=args.data, image_size=args.image_size, epochs=args.epochs,
                          batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                          weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
                          seed=args.seed, out=args.out, synthetic_train=args.synthetic_train,
@@ -227,6 +227,38 @@ def _compression_loaders(args, meta):
             DataLoader(val, 100, size, False, mean, std))
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import format_rows, run_sweep
+
+    rows = run_sweep(args.kind, args.data, args.image_size, args.epochs, args.out, values=args.values,
+                     workers=args.workers, batch_size=args.batch_size, seed=args.seed, version=args.version,
+                     print_commands=args.print_commands, collect_only=args.collect_only,
+                     extra=synthetic_args(args))
+    if not args.print_commands:
+        print(format_rows(rows))
+        extra = "bypass_table.md" if args.kind == "bypass" else "figure3.png"
+        print(f"{args.out}/results.csv, {args.out}/{extra}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .sweep import compare_points, format_rows, run_sweep
+
+    rows = run_sweep("compare", args.data, args.image_size, args.epochs, args.out, workers=args.workers,
+                     batch_size=args.batch_size, seed=args.seed, points=compare_points(args.models),
+                     extra=synthetic_args(args))
+    print(format_rows(rows))
+    if len(rows) == 2:
+        a, b = rows
+        print(f"{b['point']} has {b['parameters'] / a['parameters']:.1f}x the parameters of {a['point']}; "
+              f"top-1 {100 * a['top1']:.1f}% against {100 * b['top1']:.1f}%")
+    return 0
+
+
+def synthetic_args(args) -> list[str]:
+    return ["--synthetic-train", str(args.synthetic_train), "--synthetic-val", str(args.synthetic_val)]
+
+
 def cmd_bench(args) -> int:
     from .bench import CONFIGS, run_bench, run_one
 
@@ -270,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (progress bar, metrics.csv, curves.png, checkpoints)")
     p.add_argument("--model", default="squeezenet1_1", help="a name from `models` (default squeezenet1_1)")
+    p.add_argument("--model-args", type=json_object, default={},
+                   help="JSON object of model arguments, for squeezenet_meta: '{\"sr\": 0.25, \"bypass\": \"simple\"}'")
     p.add_argument("--data", default="synthetic", help="'synthetic' (no download) or a dataset folder")
     p.add_argument("--image-size", type=positive_int, default=64, help="training crop in pixels (default 64)")
     p.add_argument("--epochs", type=positive_int, default=10)
@@ -317,6 +351,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (Adam)")
     p.set_defaults(func=cmd_compress)
 
+    p = sub.add_parser("sweep", help="train one model per design point (paper sections 5-6) and plot")
+    p.add_argument("kind", choices=["sr", "pct3x3", "bypass", "custom"])
+    p.add_argument("--data", default="synthetic")
+    p.add_argument("--image-size", type=positive_int, default=64)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--values", nargs="+", help="the swept values (custom: key=value,... per point)")
+    p.add_argument("--version", choices=["1_0", "1_1"], default="1_1", help="macroarchitecture (default 1_1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="points trained at once on this machine")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--print-commands", action="store_true", help="print one train command per point and stop")
+    p.add_argument("--collect-only", action="store_true", help="gather results and plots, train nothing")
+    p.add_argument("--synthetic-train", type=positive_int, default=8000)
+    p.add_argument("--synthetic-val", type=positive_int, default=2000)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("compare", help="train models with the same budget and compare them side by side")
+    p.add_argument("models", nargs="+", help="model names, e.g. squeezenet1_1 alexnet")
+    p.add_argument("--data", default="synthetic")
+    p.add_argument("--image-size", type=positive_int, default=64)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--workers", type=positive_int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--synthetic-train", type=positive_int, default=8000)
+    p.add_argument("--synthetic-val", type=positive_int, default=2000)
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("bench", help="time training and inference, per layer, against PyTorch if installed")
     p.add_argument("--model", help="one model to measure (default: the standard three configurations)")
     p.add_argument("--image-size", type=positive_int, default=64)
@@ -333,6 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--root", default="data", help="where datasets live (default data/)")
     q.set_defaults(func=cmd_data_get)
     return parser
+
+
+def json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"sr\": 0.25}}', got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:

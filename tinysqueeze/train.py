@@ -21,7 +21,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,7 @@ DEFAULT_WEIGHT_DECAY = {"adam": 0.0, "sgd": 2e-4}
 @dataclass
 class TrainConfig:
     model: str = "squeezenet1_1"
+    model_args: dict = field(default_factory=dict)  # for squeezenet_meta: sr, pct_3x3, bypass, ...
     data: str = "synthetic"
     image_size: int = 64
     epochs: int = 10
@@ -213,7 +214,7 @@ class Trainer:
         self.train_loader = DataLoader(self.train_set, config.batch_size, config.image_size, True,
                                        self.mean, self.std, seed=config.seed)
         self.val_loader = DataLoader(self.val_set, config.batch_size, config.image_size, False, self.mean, self.std)
-        self.model = get_model(config.model, num_classes=len(self.classes), seed=config.seed)
+        self.model = get_model(config.model, num_classes=len(self.classes), seed=config.seed, **config.model_args)
         skip_image_gradient(self.model)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr, config.momentum,
                                         config.weight_decay)
@@ -298,6 +299,6 @@ class Trainer:
 def model_from_checkpoint(path):
     """-> (model in eval mode, meta) from a training checkpoint."""
     model_state, _, meta = load_checkpoint(path)
-    model = get_model(meta["model"], num_classes=len(meta["classes"]))
+    model = get_model(meta["model"], num_classes=len(meta["classes"]), **meta["config"].get("model_args", {}))
     model.load_state_dict(model_state)
     return model.eval(), meta

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import partial
 
 from .alexnet import alexnet
-from .squeezenet import squeezenet1_0, squeezenet1_1
+from .squeezenet import squeezenet1_0, squeezenet1_1, squeezenet_from_metaparameters
 
 MODELS = {
     "squeezenet1_0": squeezenet1_0,
@@ -13,6 +13,7 @@ MODELS = {
     "squeezenet1_0_complex_bypass": partial(squeezenet1_0, bypass="complex"),
     "squeezenet1_1_simple_bypass": partial(squeezenet1_1, bypass="simple"),
     "alexnet": alexnet,
+    "squeezenet_meta": squeezenet_from_metaparameters,
 }
 
 DESCRIPTIONS = {
@@ -22,6 +23,7 @@ DESCRIPTIONS = {
     "squeezenet1_0_complex_bypass": "v1.0 + identity and 1x1-conv bypasses around every fire (section 6)",
     "squeezenet1_1_simple_bypass": "v1.1 + identity bypass around fire3/5/7/9",
     "alexnet": "AlexNet (torchvision alexnet), the baseline of '50x fewer parameters'",
+    "squeezenet_meta": "any point of the design space: model args base_e, incr_e, pct_3x3, freq, sr, bypass, version",
 }
 
 
@@ -29,8 +31,19 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
-def get_model(name: str, num_classes: int = 1000, seed: int = 0):
-    """Builds the model `name` (see `model_names()`); an unknown name lists the known ones."""
+def get_model(name: str, num_classes: int = 1000, seed: int = 0, **model_args):
+    """Builds the model `name` (see `model_names()`); an unknown name lists the known ones.
+
+    model_args go to the builder: e.g. get_model("squeezenet_meta", sr=0.25, bypass="simple").
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
-    return MODELS[name](num_classes=num_classes, seed=seed)
+    if model_args and name != "squeezenet_meta":
+        raise ValueError(f"model {name!r} takes no model arguments (got {', '.join(model_args)}); "
+                         "use squeezenet_meta for a point of the design space")
+    if model_args.get("bypass") == "none":
+        model_args["bypass"] = None
+    try:
+        return MODELS[name](num_classes=num_classes, seed=seed, **model_args)
+    except TypeError as error:
+        raise ValueError(f"bad model arguments for {name}: {error}") from None
