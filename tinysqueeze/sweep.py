@@ -189,7 +189,8 @@ def bypass_table(rows: list[dict]) -> str:
     for r in rows:
         p = paper.get(r["value"])
         ref = f"{p[0]} / {p[1]} / {p[2]}" if p else ""
-        lines.append(f"| SqueezeNet, {r['value']} bypass | {100 * r['top1']:.1f}% | {100 * r['top5']:.1f}% | "
+        name = "no bypass" if r["value"] == "none" else f"{r['value']} bypass"
+        lines.append(f"| SqueezeNet, {name} | {100 * r['top1']:.1f}% | {100 * r['top5']:.1f}% | "
                      f"{r['size_mb']:.2f} | {ref} |")
     return "\n".join(lines)
 
