@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import nn
+from .io import CHECKPOINT_MODEL_PREFIX, checkpoint_weights
 
 
 def generator_states(model: nn.Module) -> dict:
@@ -33,7 +34,7 @@ def restore_generator_states(model: nn.Module, states: dict) -> None:
 def save_checkpoint(path, model: nn.Module, optimizer, meta: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    arrays = {f"{CHECKPOINT_MODEL_PREFIX}{k}": v for k, v in model.state_dict().items()}
     if optimizer is not None:
         arrays.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
     meta = dict(meta, generators=generator_states(model))
@@ -55,7 +56,7 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
             if "meta" not in data.files:
                 raise ValueError(f"{path} holds weights but is not a training checkpoint (no 'meta')")
             meta = json.loads(bytes(data["meta"]).decode())
-            model = {k[len("model."):]: data[k] for k in data.files if k.startswith("model.")}
+            model = dict(checkpoint_weights(data))
             optim = {k[len("optimizer."):]: data[k] for k in data.files if k.startswith("optimizer.")}
     except (OSError, ValueError, KeyError) as error:
         if isinstance(error, ValueError) and "training checkpoint" in str(error):

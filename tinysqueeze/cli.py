@@ -157,22 +157,18 @@ def cmd_compress(args) -> int:
     from .compress.pipeline import format_sizes, save_compressed
     from .compress.prune import check_density, prunable, prune
     from .compress.quantize import SharedWeights, check_bits
-    from .io import load_weights, weights_for
     from .models import get_model
-    from .predict import num_classes_of
+    from .predict import load_model
+    from .train import model_from_checkpoint
 
     check_density(args.density)
     check_bits(args.bits)
     meta = None
     if args.checkpoint:
-        state = weights_for(None, load_weights(args.checkpoint))
-        model = get_model(args.model, num_classes=num_classes_of(state))
-        model.load_state_dict(state)
-        try:
-            from .checkpoint import load_checkpoint
-            meta = load_checkpoint(args.checkpoint)[2]
-        except (ValueError, OSError):
-            meta = None
+        try:  # a training checkpoint knows its model (metaparameters included), classes and data
+            model, meta = model_from_checkpoint(args.checkpoint)
+        except ValueError:  # any other weights file: --model says what it is
+            model = load_model(args.model, args.checkpoint)
     else:
         print(f"no --checkpoint: compressing freshly initialised {args.model} weights (sizes only)")
         model = get_model(args.model, num_classes=args.num_classes)

@@ -84,13 +84,21 @@ def _load_any(path: Path):
         if names and all(n.endswith(".npy") for n in names):
             with np.load(path, allow_pickle=False) as data:
                 if "meta" in data.files:  # a training checkpoint: its weights are the model.* arrays
-                    return collections.OrderedDict((k[len("model."):], data[k]) for k in data.files
-                                                   if k.startswith("model."))
+                    return checkpoint_weights(data)
                 return collections.OrderedDict((k, data[k]) for k in data.files)
         raise ValueError(f"{path} is a zip archive, but neither an .npz of weights nor a PyTorch checkpoint")
     if head.startswith(b"\x80"):  # a pickle stream (protocol 2+): PyTorch's legacy format
         return _load_torch_legacy(path)
     raise ValueError(f"{path} is not a weights file tinysqueeze knows (.npz, .tsq, PyTorch .pth)")
+
+
+CHECKPOINT_MODEL_PREFIX = "model."  # how checkpoint.py names the weights inside a training checkpoint
+
+
+def checkpoint_weights(data) -> "collections.OrderedDict[str, np.ndarray]":
+    """The model.* arrays of an opened training checkpoint, without their prefix."""
+    n = len(CHECKPOINT_MODEL_PREFIX)
+    return collections.OrderedDict((k[n:], data[k]) for k in data.files if k.startswith(CHECKPOINT_MODEL_PREFIX))
 
 
 # --------------------------------------------------------------------------- PyTorch, no PyTorch
@@ -220,7 +228,7 @@ def _load_plain(f):
         raise ValueError(f"not a readable PyTorch file: {error}") from None
 
 
-def weights_for(model, state: dict) -> dict:
+def strip_module_prefix(state: dict) -> dict:
     """Drops the `module.` prefix that nn.DataParallel checkpoints carry, so they load too."""
     if state and all(k.startswith("module.") for k in state):
         return collections.OrderedDict((k[len("module."):], v) for k, v in state.items())

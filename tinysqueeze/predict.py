@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import load_weights, weights_for
+from .io import load_weights, strip_module_prefix
 from .models import get_model
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_image
 
@@ -31,7 +31,7 @@ def num_classes_of(state: dict) -> int:
 
 def load_model(model_name: str, weights_path) -> object:
     """Builds `model_name` sized to the weights' class count and loads the weights into it."""
-    state = weights_for(None, load_weights(weights_path))
+    state = strip_module_prefix(load_weights(weights_path))
     model = get_model(model_name, num_classes=num_classes_of(state))
     model.load_state_dict(state)
     return model.eval()

@@ -123,7 +123,7 @@ def finished_epochs(run: Path) -> int:
         return len(list(csv.DictReader(f)))
 
 
-def run_point(command: list[str], run: Path, epochs: int, threads: int) -> None:
+def run_point(command: list[str], run: Path, threads: int) -> None:
     """Trains one point in its own process (resuming it if a checkpoint exists)."""
     if (run / "last.npz").exists():
         command = command + ["--resume"]
@@ -220,7 +220,7 @@ def run_sweep(kind: str, data: str, image_size: int, epochs: int, out, values=No
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers) as pool, \
                 tqdm(total=len(todo), desc=f"sweep {kind}", unit="point", disable=not progress) as bar:
-            futures = [pool.submit(run_point, commands[p.name], out / "points" / p.name, epochs, threads) for p in todo]
+            futures = [pool.submit(run_point, commands[p.name], out / "points" / p.name, threads) for p in todo]
             for future in futures:
                 future.result()
                 bar.update(1)

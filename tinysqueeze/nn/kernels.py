@@ -4,6 +4,7 @@ Every pair has one signature. The NumPy twin (`*_numpy`) loops only over the ker
 the rest (as in deep-learning-from-scratch); the Numba twin (`*_numba`) writes the plain loops out and
 is compiled to machine code on first call (cached on disk afterwards), parallel over (image, channel)
 pairs: those never write to the same place, so there is no data race even where windows overlap.
+(They run on one thread unless NUMBA_NUM_THREADS is set: see the thread policy below.)
 The names without a suffix (`im2col`, `col2im`, `maxpool_forward`, `maxpool_backward`) are the ones
 the layers call; `tests/test_kernels.py` proves each twin equal to the other.
 
