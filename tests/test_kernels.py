@@ -77,3 +77,40 @@ def test_pool_output_size_matches_pytorch_rules():
     # the last ceil-mode window would start in the right padding: dropped
     assert K.pool_output_size(5, 2, 2, 1, ceil_mode=True) == 3
     assert K.conv_output_size(224, 7, 2, 0) == 109 and K.conv_output_size(227, 7, 2, 0) == 111
+
+
+def test_the_switch_routes_every_layer_through_the_numpy_twins(monkeypatch):
+    from tinysqueeze import nn
+    from tinysqueeze.nn import kernels
+    from tinysqueeze.models import squeezenet1_1
+
+    called = set()
+    for name in ("im2col", "col2im", "maxpool_forward", "maxpool_backward"):
+        twin = getattr(kernels, f"{name}_numpy")
+        monkeypatch.setattr(kernels, f"{name}_numpy",
+                            lambda *a, _twin=twin, _name=name: called.add(_name) or _twin(*a))
+    model = squeezenet1_1(num_classes=3)
+    x = np.random.default_rng(0).normal(size=(2, 3, 40, 40)).astype(np.float32)
+    loss = nn.SoftmaxCrossEntropy()
+    try:
+        kernels.use_kernels("numpy")
+        assert kernels.active_kernels() == "numpy"
+        loss(model(x), np.array([0, 2]))
+        model.backward(loss.backward())
+    finally:
+        kernels.use_kernels("numba")
+    assert called == {"im2col", "col2im", "maxpool_forward", "maxpool_backward"}
+    called.clear()
+    model(x)
+    assert called == set()                      # back on the Numba kernels
+
+
+def test_an_unknown_kernel_choice_is_refused_clearly():
+    import subprocess
+    import sys
+    from tinysqueeze.nn import kernels
+    with pytest.raises(ValueError, match="kernels must be one of numba, numpy, got 'fortran'"):
+        kernels.use_kernels("fortran")
+    result = subprocess.run([sys.executable, "-c", "import tinysqueeze.nn"], capture_output=True, text=True,
+                            env={**__import__("os").environ, "TINYSQUEEZE_KERNELS": "cuda"})
+    assert result.returncode != 0 and "TINYSQUEEZE_KERNELS" in result.stderr and "'cuda'" in result.stderr

@@ -88,14 +88,22 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from .train import Trainer, TrainConfig, TrainingDiverged
+def train_config(args):
+    """The TrainConfig that `train`'s (and `diagnose`'s) arguments describe."""
+    from .train import TrainConfig
 
     config = TrainConfig(model=args.model, model_args=args.model_args, data=args.data, image_size=args.image_size, epochs=args.epochs,
                          batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                          weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-                         seed=args.seed, out=args.out, synthetic_train=args.synthetic_train,
+                         class_margin=args.class_margin, dtype=args.dtype, seed=args.seed, out=args.out, synthetic_train=args.synthetic_train,
                          synthetic_val=args.synthetic_val)
+    return config
+
+
+def cmd_train(args) -> int:
+    from .train import Trainer, TrainingDiverged
+
+    config = train_config(args)
     trainer = Trainer(config, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     try:
         rows = trainer.run()
@@ -110,6 +118,19 @@ def cmd_train(args) -> int:
         best = max(r["val_top1"] for r in rows)
         print(f"done: val top-1 {100 * rows[-1]['val_top1']:.1f}% (best {100 * best:.1f}%) after {int(rows[-1]['epoch'])} "
               f"epochs; {trainer.out}/metrics.csv, curves.png, best.npz")
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    from .diagnose import format_trace, plot_trace, trace_recipe
+
+    config = train_config(args)
+    records, names = trace_recipe(config, args.steps, progress=not args.quiet)
+    print(format_trace(records, max(1, args.steps // 15), names))
+    if args.plot:
+        label = f"{config.optimizer} lr {config.lr:g}, class margin {config.class_margin:g}"
+        plot_trace({label: records}, args.plot, f"{config.model} on {config.data}: the first {args.steps} steps")
+        print(f"plot: {args.plot}")
     return 0
 
 
@@ -134,13 +155,21 @@ def cmd_evaluate(args) -> int:
     names = dataset.display_names or meta.get("class_names") or meta["classes"]
     plot_confusion(result["confusion"], names, confusion_path,
                    f"{meta['model']} on {data} ({args.split}): top-1 {100 * result['top1']:.1f}%")
+    recall = {name: float(r) for name, r in zip(names, result["recall"])}
+    silent = [names[k] for k in result["silent"]]
     if args.json:
         print(json.dumps({"top1": result["top1"], "top5": result["top5"], "n": result["n"], "loss": result["loss"],
-                          "checkpoint": str(args.checkpoint), "data": data, "split": args.split,
-                          "confusion_png": str(confusion_path)}))
+                          "recall": recall, "never_predicted": [n for n, r in recall.items() if r == 0],
+                          "silent_classes": silent, "checkpoint": str(args.checkpoint), "data": data,
+                          "split": args.split, "confusion_png": str(confusion_path)}))
     else:
         print(f"{meta['model']} on {data} ({args.split}, {result['n']} images): top-1 {100 * result['top1']:.2f}%  "
-              f"top-5 {100 * result['top5']:.2f}%  loss {result['loss']:.4f}\nconfusion matrix: {confusion_path}")
+              f"top-5 {100 * result['top5']:.2f}%  loss {result['loss']:.4f}")
+        print("recall per class: " + ", ".join(f"{name} {100 * r:.0f}%" for name, r in recall.items()))
+        if silent:
+            print(f"warning: {len(silent)} class(es) never scored above 0 on any image, so they can never be "
+                  f"predicted (dead classes): {', '.join(silent)}", file=sys.stderr)
+        print(f"confusion matrix: {confusion_path}")
     return 0
 
 
@@ -297,29 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("train", help="train a model (progress bar, metrics.csv, curves.png, checkpoints)")
-    p.add_argument("--model", default="squeezenet1_1", help="a name from `models` (default squeezenet1_1)")
-    p.add_argument("--model-args", type=json_object, default={},
-                   help="JSON object of model arguments, for squeezenet_meta: '{\"sr\": 0.25, \"bypass\": \"simple\"}'")
-    p.add_argument("--data", default="synthetic", help="'synthetic' (no download) or a dataset folder")
-    p.add_argument("--image-size", type=positive_int, default=64, help="training crop in pixels (default 64)")
-    p.add_argument("--epochs", type=positive_int, default=10)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
-                   help="adam (default: leaves the ln(C) plateau fast) or sgd (the paper's recipe)")
-    p.add_argument("--lr", type=float, help="base learning rate (default 5e-4 for adam, 0.01 for sgd)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0 for adam, 2e-4 for sgd)")
-    p.add_argument("--schedule", choices=["poly", "cosine", "constant"], default="poly",
-                   help="learning-rate decay after warm-up (default poly: linear to zero, the paper's)")
-    p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up length (default 1 epoch)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/default", help="run folder (default runs/default)")
+    add_training_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    p.add_argument("--synthetic-train", type=positive_int, default=8000, help="synthetic training images")
-    p.add_argument("--synthetic-val", type=positive_int, default=2000, help="synthetic validation images")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("diagnose", help="the first steps of a training run: each layer's update / weight "
+                                        "ratio and which classes are alive")
+    add_training_arguments(p)
+    p.add_argument("--steps", type=positive_int, default=150, help="optimiser steps to trace (default 150)")
+    p.add_argument("--plot", help="also draw the trace into this PNG")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("evaluate", help="top-1 / top-5 and a confusion matrix of a checkpoint")
     p.add_argument("--checkpoint", required=True, help="runs/NAME/best.npz or last.npz")
@@ -393,6 +410,41 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--root", default="data", help="where datasets live (default data/)")
     q.set_defaults(func=cmd_data_get)
     return parser
+
+
+def add_training_arguments(p) -> None:
+    """The settings of a training run (a TrainConfig), shared by `train` and `diagnose`."""
+    from .train import RECIPES, TrainConfig
+
+    p.add_argument("--model", default="squeezenet1_1", help="a name from `models` (default squeezenet1_1)")
+    p.add_argument("--model-args", type=json_object, default={},
+                   help="JSON object of model arguments, for squeezenet_meta: '{\"sr\": 0.25, \"bypass\": \"simple\"}'")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (no download) or a dataset folder")
+    p.add_argument("--image-size", type=positive_int, default=64, help="training crop in pixels (default 64)")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    recipes = "; ".join(f"{name}: lr {r['lr']:g}, weight decay {r['weight_decay']:g}, warm-up {r['warmup_epochs']:g} "
+                        f"epoch" for name, r in RECIPES.items())
+    p.add_argument("--optimizer", choices=list(RECIPES), default=TrainConfig.optimizer,
+                   help="lars (default: the paper's SGD with momentum, with a learning rate per layer scaled to its "
+                        f"size), sgd (the paper's, one rate for all) or adam. Defaults: {recipes}")
+    p.add_argument("--lr", type=float, help="base learning rate (default: the optimizer's, see --optimizer)")
+    p.add_argument("--momentum", type=float, default=TrainConfig.momentum, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default: the optimizer's)")
+    p.add_argument("--schedule", choices=["poly", "cosine", "constant"], default=TrainConfig.schedule,
+                   help="learning-rate decay after warm-up (default poly: linear to zero, the paper's)")
+    p.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default: the optimizer's)")
+    p.add_argument("--class-margin", type=float, default=TrainConfig.class_margin,
+                   help="start conv10's bias so every class scores this many standard deviations above zero "
+                        f"on the first batch (default {TrainConfig.class_margin:g}; 0 keeps torchvision's start)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=TrainConfig.dtype,
+                   help="precision of the whole run (default float32; float64 is slower, for checking that "
+                        "rounding decides nothing)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/default", help="run folder (default runs/default)")
+    p.add_argument("--synthetic-train", type=positive_int, default=8000, help="synthetic training images")
+    p.add_argument("--synthetic-val", type=positive_int, default=2000, help="synthetic validation images")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
 def json_object(text: str) -> dict:

@@ -1,15 +1,20 @@
-"""Optimisers (SGD with momentum and weight decay, the paper's; Adam) and learning-rate schedules.
+"""Optimisers (SGD with momentum and weight decay, the paper's; its layer-wise form LARS, the
+default of `train`; Adam) and learning-rate schedules.
 
 `SGD` follows torch.optim.SGD exactly (so a learner's numbers match PyTorch's):
     g   = grad + weight_decay * w          (L2 weight decay, on biases too, as the Caffe recipe does)
     buf = momentum * buf + g               (buf = g on the first step)
     w   = w - lr * buf
+`LARS` (You, Gitman, Ginsburg 2017) is the same SGD with momentum and weight decay, with one change:
+each layer's learning rate is scaled to that layer's size,
+    local = ||w_layer|| / (||grad_layer|| + weight_decay * ||w_layer||)
+    buf   = momentum * buf + lr * local * g
+    w     = w - buf
+so with lr = 0.001 every layer moves about 0.1% of its own size per step (up to 1% as momentum
+builds), whatever the scale of its gradient. SqueezeNet needs that: at initialisation conv10's
+gradient is ~100x larger relative to its weights than the Fire modules' (lesson 11).
 `Adam` follows torch.optim.Adam (weight decay as an L2 term added to the gradient):
     m = b1 m + (1 - b1) g,  v = b2 v + (1 - b2) g^2,  w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
-Why both: trained from scratch on a few thousand images, SqueezeNet (no batch normalisation) sits at
-loss ln(C) for thousands of SGD steps, because conv10's gradients are ~1000x larger relative to its
-weights than the Fire modules' are; Adam scales every parameter's step by its own gradient history
-and leaves that plateau within a few hundred steps (lesson 11 shows both).
 Schedules (paper's Caffe solver: "poly" with power 1, i.e. a linear decay to zero), with an
 optional linear warm-up from lr / warmup_steps, and cosine as an alternative.
 """
@@ -67,6 +72,53 @@ class SGD:
             self.buffers[k] = np.array(value, dtype=self.params[k].data.dtype, copy=True)
 
 
+def layer_groups(model) -> list[list]:
+    """The parameters of `model` grouped by the module that owns them: [[conv1.weight, conv1.bias], ...].
+
+    A layer's weight and bias are one group, so LARS scales them together."""
+    groups = []
+    for _, module in model.named_modules():
+        own = [p for p in module._parameters.values() if p is not None]
+        if own:
+            groups.append(own)
+    return groups
+
+
+class LARS(SGD):
+    """SGD with momentum whose step, for each layer, is scaled to the size of that layer's weights.
+
+    layers: a list of parameter lists, one per layer (`layer_groups(model)`). lr is the fraction of
+    its own size a layer moves per step before momentum (0.001 = 0.1%). A layer whose weights or
+    gradient are all zero gets plain SGD's step (local rate 1).
+    """
+
+    def __init__(self, layers, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+        self.layers = [list(layer) for layer in layers]
+        super().__init__([p for layer in self.layers for p in layer], lr, momentum, weight_decay)
+
+    def local_rate(self, layer) -> float:
+        """||w|| / (||grad|| + weight_decay * ||w||) over the layer's parameters together."""
+        w_norm = math.sqrt(sum(float(np.square(p.data, dtype=np.float64).sum()) for p in layer))
+        g_norm = math.sqrt(sum(float(np.square(p.grad, dtype=np.float64).sum()) for p in layer))
+        if w_norm == 0.0 or g_norm == 0.0:
+            return 1.0
+        return w_norm / (g_norm + self.weight_decay * w_norm)
+
+    def step(self) -> None:
+        k = 0
+        for layer in self.layers:
+            rate = self.lr * self.local_rate(layer)
+            for p in layer:
+                g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+                if self.buffers[k] is None or not self.momentum:
+                    self.buffers[k] = np.asarray(rate * g, dtype=p.data.dtype)
+                else:
+                    self.buffers[k] *= self.momentum
+                    self.buffers[k] += (rate * g).astype(p.data.dtype, copy=False)
+                p.data -= self.buffers[k]
+                k += 1
+
+
 class Adam:
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
         self.params = list(params)
@@ -118,15 +170,17 @@ class Adam:
         self.t = int(state["t"])
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+OPTIMIZERS = {"lars": LARS, "sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
-    """`sgd` (momentum) or `adam`, by name."""
+def make_optimizer(name: str, model, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """`lars` (SGD with momentum, layer-wise rates), `sgd` (momentum) or `adam`, by name, for `model`."""
+    if name == "lars":
+        return LARS(layer_groups(model), lr, momentum=momentum, weight_decay=weight_decay)
     if name == "sgd":
-        return SGD(params, lr, momentum=momentum, weight_decay=weight_decay)
+        return SGD(model.parameters(), lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
-        return Adam(params, lr, weight_decay=weight_decay)
+        return Adam(model.parameters(), lr, weight_decay=weight_decay)
     raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
 
 

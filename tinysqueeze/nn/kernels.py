@@ -211,21 +211,47 @@ def maxpool_backward_numba(dout, argmax, x_shape, kh, kw, stride, padding):
 
 
 # ---------------------------------------------------------------------------- what layers call
+# Which twin the layers run: TINYSQUEEZE_KERNELS=numba (default, fast) or numpy (the readable twins:
+# edit one and the gradient checks and training run your edit). `use_kernels` switches at run time.
+KERNELS = ("numba", "numpy")
+
+
+def use_kernels(name: str) -> None:
+    """Route every layer through the Numba kernels ("numba") or the plain NumPy twins ("numpy")."""
+    global _active
+    if name not in KERNELS:
+        raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, got {name!r} "
+                         "(from use_kernels or the TINYSQUEEZE_KERNELS environment variable)")
+    _active = name
+
+
+def active_kernels() -> str:
+    return _active
+
+
+_active = "numba"
+use_kernels(os.environ.get("TINYSQUEEZE_KERNELS", "numba"))
+
+
 def _shape4(shape):
     return tuple(int(s) for s in shape)
 
 
 def im2col(x, kh, kw, stride, padding, h_out, w_out):
-    return im2col_numba(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+    twin = im2col_numba if _active == "numba" else im2col_numpy
+    return twin(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
 
 
 def col2im(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
-    return col2im_numba(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding, h_out, w_out)
+    twin = col2im_numba if _active == "numba" else col2im_numpy
+    return twin(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding, h_out, w_out)
 
 
 def maxpool_forward(x, kh, kw, stride, padding, h_out, w_out):
-    return maxpool_forward_numba(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+    twin = maxpool_forward_numba if _active == "numba" else maxpool_forward_numpy
+    return twin(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
 
 
 def maxpool_backward(dout, argmax, x_shape, kh, kw, stride, padding):
-    return maxpool_backward_numba(np.ascontiguousarray(dout), argmax, _shape4(x_shape), kh, kw, stride, padding)
+    twin = maxpool_backward_numba if _active == "numba" else maxpool_backward_numpy
+    return twin(np.ascontiguousarray(dout), argmax, _shape4(x_shape), kh, kw, stride, padding)
