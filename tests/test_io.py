@@ -1,5 +1,6 @@
 """Weights in and out: .npz, and PyTorch .pth files read without PyTorch."""
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -84,3 +85,108 @@ def test_pickled_code_is_never_run(tmp_path, capsys):
     with pytest.raises(ValueError, match="refusing to load (__builtin__|builtins).print"):
         load_weights(path)
     assert "must never run" not in capsys.readouterr().out
+
+
+# --- Hostile .pth files: built only from allowed names, lying about their tensors ---
+
+def crafted_pth(tmp_path, monkeypatch, tensors: dict, storage_numel: int, storage_bytes: bytes, legacy=False):
+    """A PyTorch file written without PyTorch: fake `torch` modules stand in while pickling, so the
+    stream names exactly what a real one names (torch._utils._rebuild_tensor_v2, torch.FloatStorage).
+    tensors: name -> (offset, size, stride), all views of one float32 storage '0'."""
+    import collections
+    import struct
+    import sys
+    import types
+
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called while pickling")
+
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    FloatStorage = type("FloatStorage", (), {"__module__": "torch"})
+    utils._rebuild_tensor_v2, torch.FloatStorage, torch._utils = _rebuild_tensor_v2, FloatStorage, utils
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+
+    class StorageRef:
+        pass
+
+    class Tensor:
+        def __init__(self, offset, size, stride):
+            self.args = (offset, size, stride)
+
+        def __reduce__(self):
+            return (_rebuild_tensor_v2, (StorageRef(), *self.args, False, collections.OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", FloatStorage, "0", "cpu", storage_numel) if isinstance(obj, StorageRef) else None
+
+    def dumps(obj):
+        buffer = __import__("io").BytesIO()
+        Pickler(buffer, protocol=2).dump(obj)
+        return buffer.getvalue()
+
+    state = collections.OrderedDict((k, Tensor(*v)) for k, v in tensors.items())
+    path = tmp_path / "crafted.pth"
+    if legacy:
+        plain = [pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True})]
+        path.write_bytes(b"".join(plain) + dumps(state) + pickle.dumps(["0"], protocol=2)
+                         + struct.pack("<q", storage_numel) + storage_bytes)
+    else:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", dumps(state))
+            z.writestr("archive/data/0", storage_bytes)
+    return path
+
+
+FOUR_FLOATS = np.arange(4, dtype="<f4").tobytes()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_well_formed_crafted_file_loads(tmp_path, monkeypatch, legacy):
+    path = crafted_pth(tmp_path, monkeypatch, {"w": (1, (3,), (1,)), "t": (0, (2, 2), (1, 2))}, 4, FOUR_FLOATS, legacy)
+    state = load_weights(path)
+    np.testing.assert_array_equal(state["w"], [1, 2, 3])
+    np.testing.assert_array_equal(state["t"], [[0, 2], [1, 3]])     # a transposed view, by hand
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+@pytest.mark.parametrize("offset, size, stride, says", [
+    (0, (1000000,), (1,), "reach element 999999, but the storage holds 4"),
+    (3, (2,), (1,), "reach element 4, but the storage holds 4"),
+    (0, (2, 2), (1, 3), "reach element 4"),
+    (0, (4,), (-1,), "negative offset, size or stride"),
+    (-2, (2,), (1,), "negative offset, size or stride"),
+    (0, (2, 2), (1,), "2 sizes and 1 strides"),
+])
+def test_a_tensor_larger_than_its_storage_is_refused_naming_it(tmp_path, monkeypatch, legacy, offset, size, stride,
+                                                               says):
+    path = crafted_pth(tmp_path, monkeypatch, {"features.0.weight": (offset, size, stride)}, 4, FOUR_FLOATS, legacy)
+    with pytest.raises(ValueError, match=r"tensor 'features.0.weight' \(storage 0\).*" + re.escape(says)):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_a_storage_claiming_more_bytes_than_the_file_has_is_refused(tmp_path, monkeypatch, legacy):
+    path = crafted_pth(tmp_path, monkeypatch, {"w": (0, (4,), (1,))}, 10**12, FOUR_FLOATS, legacy)
+    with pytest.raises(ValueError, match="storage 0 (should hold|claims) 1000000000000 elements"):
+        load_weights(path)
+    short = crafted_pth(tmp_path, monkeypatch, {"w": (0, (4,), (1,))}, 8, FOUR_FLOATS, legacy)
+    with pytest.raises(ValueError, match="storage 0"):
+        load_weights(short)
+
+
+def test_predict_refuses_a_hostile_pth_cleanly(tmp_path, monkeypatch, capsys):
+    import subprocess
+    import sys
+    path = crafted_pth(tmp_path, monkeypatch, {"features.0.weight": (0, (64, 3, 3, 3), (0, 0, 0, 10**9))}, 4,
+                       FOUR_FLOATS)
+    image = tmp_path / "x.png"
+    from PIL import Image
+    Image.new("RGB", (40, 40)).save(image)
+    result = subprocess.run([sys.executable, "-m", "tinysqueeze", "predict", str(image), "--weights", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr[-500:]
+    assert "features.0.weight" in result.stderr and "Traceback" not in result.stderr

@@ -149,6 +149,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         if kind != "storage":
             raise pickle.UnpicklingError(f"unsupported persistent id {kind!r} in a PyTorch file")
         storage_type, key, _location, numel = saved_id[1:5]
+        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int) or numel < 0:
+            raise pickle.UnpicklingError(f"storage {key!r} has no known type or a bad element count {numel!r}")
         if len(saved_id) > 5 and saved_id[5] is not None:
             raise pickle.UnpicklingError("storage views (legacy shared storages) are not supported")
         if key not in self.storages:
@@ -156,19 +158,52 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def _materialise(obj):
+MAX_TENSOR_DIMS = 8
+
+
+def _tensor_view(storage, offset, size, stride, name: str) -> np.ndarray:
+    """A copy of the tensor (offset, size, stride) of `storage`, after proving every element it
+    reads lies inside the storage. A crafted file must get an error naming the tensor, never a read
+    outside the buffer (as_strided trusts its arguments blindly)."""
+    where = f"tensor {name!r} (storage {storage.key})"
+    if not (isinstance(offset, int) and all(isinstance(v, int) for v in (*size, *stride))):
+        raise ValueError(f"{where}: offset, sizes and strides must be whole numbers")
+    if len(size) != len(stride) or len(size) > MAX_TENSOR_DIMS:
+        raise ValueError(f"{where}: {len(size)} sizes and {len(stride)} strides (at most {MAX_TENSOR_DIMS} "
+                         "dimensions, one stride per size)")
+    if offset < 0 or any(v < 0 for v in size) or any(v < 0 for v in stride):
+        raise ValueError(f"{where}: negative offset, size or stride ({offset}, {size}, {stride})")
+    base = storage.array
+    if base is None:
+        raise ValueError(f"{where}: the file holds no data for its storage")
+    if 0 in size:
+        return np.zeros(size, dtype=base.dtype)
+    last = offset + sum((n - 1) * st for n, st in zip(size, stride))
+    if last >= base.size:
+        raise ValueError(f"{where}: sizes {size} with strides {stride} from offset {offset} reach element "
+                         f"{last}, but the storage holds {base.size}")
+    item = base.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=[st * item for st in stride])
+    return view.copy()
+
+
+def _materialise(obj, name: str = ""):
     """Turns the ("tensor", storage, offset, size, stride) tuples left by unpickling into arrays."""
     if isinstance(obj, tuple) and len(obj) == 5 and obj[0] == "tensor":
         _, storage, offset, size, stride = obj
-        item = storage.dtype.itemsize
-        base = storage.array
-        if base is None:
-            raise ValueError(f"the file holds no data for storage {storage.key}")
-        view = np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=[s * item for s in stride])
-        return view.copy()
+        return _tensor_view(storage, offset, size, stride, name)
     if isinstance(obj, dict):
-        return collections.OrderedDict((k, _materialise(v)) for k, v in obj.items())
+        return collections.OrderedDict((k, _materialise(v, f"{name}.{k}" if name else str(k))) for k, v in obj.items())
     return obj
+
+
+def _storage_bytes(raw: bytes, storage, where: str) -> np.ndarray:
+    """The storage's elements from its raw bytes, which must be exactly numel * itemsize long."""
+    expected = storage.numel * storage.dtype.itemsize
+    if storage.numel < 0 or len(raw) != expected:
+        raise ValueError(f"{where}: storage {storage.key} should hold {storage.numel} elements "
+                         f"({expected} bytes), the file has {len(raw)} bytes for it")
+    return np.frombuffer(raw, dtype=storage.dtype.newbyteorder("<"))
 
 
 def _state_dict_of(obj) -> "collections.OrderedDict[str, np.ndarray]":
@@ -186,8 +221,13 @@ def _load_torch_zip(archive: zipfile.ZipFile, names: list[str]):
     storages: dict = {}
     obj = RestrictedUnpickler(io.BytesIO(archive.read(pkl)), storages).load()
     for key, storage in storages.items():
-        raw = archive.read(f"{prefix}data/{key}")
-        storage.array = np.frombuffer(raw, dtype=storage.dtype.newbyteorder("<"), count=storage.numel)
+        member = f"{prefix}data/{key}"
+        if member not in names:
+            raise ValueError(f"the PyTorch file has no data for storage {key} ({member})")
+        if archive.getinfo(member).file_size != storage.numel * storage.dtype.itemsize:
+            raise ValueError(f"storage {key} should hold {storage.numel} elements, its member {member} has "
+                             f"{archive.getinfo(member).file_size} bytes")
+        storage.array = _storage_bytes(archive.read(member), storage, "the PyTorch file")
     return _state_dict_of(obj)
 
 
@@ -204,13 +244,16 @@ def _load_torch_legacy(path: Path):
         storages: dict = {}
         obj = RestrictedUnpickler(f, storages).load()
         keys = _load_plain(f)
+        if not isinstance(keys, list) or any(key not in storages for key in keys):
+            raise ValueError(f"{path}: the list of storage keys does not match the tensors")
+        remaining = path.stat().st_size
         for key in keys:
             storage = storages[key]
             (numel,) = struct.unpack("<q", f.read(8))
-            raw = f.read(numel * storage.dtype.itemsize)
-            if len(raw) != numel * storage.dtype.itemsize:
-                raise ValueError(f"{path} is truncated (storage {key})")
-            storage.array = np.frombuffer(raw, dtype=storage.dtype.newbyteorder("<"))
+            if numel != storage.numel or numel * storage.dtype.itemsize > remaining:
+                raise ValueError(f"{path}: storage {key} claims {numel} elements (its tensors say "
+                                 f"{storage.numel}); the file is truncated or inconsistent")
+            storage.array = _storage_bytes(f.read(numel * storage.dtype.itemsize), storage, str(path))
     return _state_dict_of(obj)
 
 
