@@ -245,3 +245,57 @@ def test_download_resumes_a_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(dl.urllib.request, "urlopen", serve)
     out = dl.download("https://example.invalid/file.bin", tmp_path / "file.bin")
     assert seen["range"] == "bytes=1000-" and out.read_bytes() == payload and not part.exists()
+
+
+def test_two_runs_decoding_one_split_at_once_do_not_collide(tmp_path, monkeypatch):
+    """`sweep --workers 2` on a fresh cache: both workers decode the same split at the same time."""
+    import threading
+    root = make_imagefolder(tmp_path / "set", per_class=6)
+    files = image_folder(root)
+    both_decoding = threading.Barrier(2)
+    real_decode = cache_module.decode
+    first_call = threading.local()
+
+    def decode_together(path, size):
+        if not getattr(first_call, "done", False):
+            first_call.done = True
+            both_decoding.wait(timeout=10)       # neither finishes before the other has started
+        return real_decode(path, size)
+
+    monkeypatch.setattr(cache_module, "decode", decode_together)
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(cache_module.cached_arrays(files, 24, tmp_path / "cache", "train", workers=1,
+                                                      progress=False))
+        except Exception as error:      # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert len(results[0][0]) == 12
+    assert sorted(p.name.split("-")[0] + p.suffix for p in (tmp_path / "cache").iterdir()) == ["train.json", "train.npy"]
+
+
+def test_a_finished_cache_file_is_never_rewritten(tmp_path):
+    final, late = tmp_path / "done.npy", tmp_path / "late.tmp.npy"
+    final.write_bytes(b"first")
+    late.write_bytes(b"second")
+    cache_module.publish(late, final)
+    assert final.read_bytes() == b"first" and not late.exists()
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_skipped_not_fatal(tmp_path, monkeypatch):
+    root = make_imagefolder(tmp_path / "set", per_class=4)
+    write_image(root / "a_dog" / "huge.png", (1, 2, 3), size=(60, 60))      # 3,600 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)                    # bombs above 2,000
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image.*huge.png"):
+        train = load_split(str(root), "train", 16, progress=False)
+        val = load_split(str(root), "val", 16, progress=False)
+    assert len(train) + len(val) == 8

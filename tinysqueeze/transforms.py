@@ -14,11 +14,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def load_rgb(path) -> Image.Image:
-    """Opens an image file as RGB (grayscale and palette images are converted)."""
+    """Opens an image file as RGB (grayscale and palette images are converted).
+
+    Raises ValueError naming the file for anything unreadable, including an image over Pillow's
+    decompression-bomb limit (Image.MAX_IMAGE_PIXELS) -- a crafted file must not exhaust memory."""
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except (OSError, SyntaxError) as error:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 

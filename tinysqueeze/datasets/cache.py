@@ -4,8 +4,10 @@ JPEG decoding costs far more than a training step on small images, so each split
 Pillow a single time, resized (shorter side to the stored size, centre-cropped square) and written
 as one uint8 `.npy` of shape (N, 3, S, S). Later runs memory-map that file and never decode again.
 The cache file name carries a hash of the file list (names, sizes, modification times) and the
-stored size, so a changed dataset is decoded anew. Files are written to a temporary name and then
-renamed: an interrupted run leaves no half cache behind.
+stored size, so a changed dataset is decoded anew. Files are written to a temporary name of this
+process's own and then linked into place only if no other process got there first: an interrupted
+run leaves no half cache behind, two runs decoding the same split at once (`sweep --workers 2`)
+never write into each other's files, and a finished cache file is never rewritten.
 
 Unreadable images are skipped, counted and reported by path (a warning naming each one); the run
 goes on with the rest.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,7 +72,8 @@ def cached_arrays(files: FileList, size: int, cache_dir: Path, split: str, worke
         return np.load(images_file, mmap_mode="r"), np.asarray(meta["labels"], np.int64), meta["skipped"]
 
     n = len(files.paths)
-    tmp = images_file.with_name(images_file.name + ".tmp.npy")
+    mine = f"{os.getpid()}-{threading.get_ident()}"               # temporary names of this process's own
+    tmp = images_file.with_name(f"{images_file.stem}.{mine}.tmp.npy")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
     ok = np.zeros(n, dtype=bool)
     with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL while decoding
@@ -84,20 +88,34 @@ def cached_arrays(files: FileList, size: int, cache_dir: Path, split: str, worke
         warnings.warn(f"skipped {len(skipped)} unreadable image(s): " + ", ".join(skipped[:10])
                       + (" ..." if len(skipped) > 10 else ""), stacklevel=2)
     if not ok.all():  # keep the readable ones only
-        kept = np.lib.format.open_memmap(tmp.with_name("kept.tmp.npy"), mode="w+", dtype=np.uint8,
-                                         shape=(int(ok.sum()), 3, size, size))
+        kept_tmp = tmp.with_name(f"{images_file.stem}.{mine}.kept.tmp.npy")
+        kept = np.lib.format.open_memmap(kept_tmp, mode="w+", dtype=np.uint8, shape=(int(ok.sum()), 3, size, size))
         kept[:] = out[ok]
         kept.flush()
-        del out
-        os.replace(tmp.with_name("kept.tmp.npy"), tmp)
+        del out, kept
+        os.replace(kept_tmp, tmp)
     else:
         out.flush()
         del out
     labels = files.labels[ok]
     if len(labels) == 0:
         raise ValueError(f"none of the {n} images of the {split} split could be read")
-    os.replace(tmp, images_file)
-    meta_tmp = meta_file.with_name(meta_file.name + ".tmp")
+    publish(tmp, images_file)
+    meta_tmp = meta_file.with_name(f"{meta_file.stem}.{mine}.tmp.json")
     meta_tmp.write_text(json.dumps({"labels": labels.tolist(), "skipped": skipped, "classes": files.classes}))
-    os.replace(meta_tmp, meta_file)
+    publish(meta_tmp, meta_file)
     return np.load(images_file, mmap_mode="r"), labels, skipped
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Moves a finished temporary file to its final name, atomically, unless another process already
+    published that name (same inputs, so the same content): then ours is dropped and theirs kept."""
+    try:
+        os.link(tmp, final)                  # fails if `final` exists: never rewrites a finished file
+    except FileExistsError:
+        pass
+    except OSError:                          # a file system without hard links: rename, still atomic
+        if not final.exists():
+            os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
