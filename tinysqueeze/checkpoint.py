@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +60,10 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
             meta = json.loads(bytes(data["meta"]).decode())
             model = dict(checkpoint_weights(data))
             optim = {k[len("optimizer."):]: data[k] for k in data.files if k.startswith("optimizer.")}
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         if isinstance(error, ValueError) and "training checkpoint" in str(error):
             raise
-        raise ValueError(f"{path} is not a readable checkpoint: {error}") from None
+        raise ValueError(f"{path} is damaged or not a checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(meta, dict) or not {"epoch", "config", "classes", "model"} <= set(meta):
+        raise ValueError(f"{path} is damaged or not a checkpoint (its meta lacks epoch, config, classes or model)")
     return model, optim, meta

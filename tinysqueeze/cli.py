@@ -104,21 +104,36 @@ def cmd_train(args) -> int:
     from .train import Trainer, TrainingDiverged
 
     config = train_config(args)
-    trainer = Trainer(config, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
+    trainer = Trainer(config, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite,
+                      explicit=args.explicit)
     try:
         rows = trainer.run()
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {trainer.out / 'last.npz'} holds the last finished epoch; continue with --resume",
-              file=sys.stderr)
+        last = trainer.out / "last.npz"
+        if last.exists():
+            print(f"\ninterrupted: {last} holds the last finished epoch; continue with --resume", file=sys.stderr)
+        else:
+            print(f"\ninterrupted before the first epoch finished: nothing to resume in {trainer.out}; "
+                  "run the same command again to start over", file=sys.stderr)
         return 130
     if rows:
         best = max(r["val_top1"] for r in rows)
         print(f"done: val top-1 {100 * rows[-1]['val_top1']:.1f}% (best {100 * best:.1f}%) after {int(rows[-1]['epoch'])} "
               f"epochs; {trainer.out}/metrics.csv, curves.png, best.npz")
     return 0
+
+
+def explicit_settings(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the options actually typed in argv (`--lr 0.1` or `--lr=0.1`)."""
+    given = set()
+    for action in parser._actions:
+        for option in action.option_strings:
+            if any(token == option or token.startswith(option + "=") for token in argv):
+                given.add(action.dest)
+    return given
 
 
 def cmd_diagnose(args) -> int:
@@ -325,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=positive_int, default=5)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("train", help="train a model (progress bar, metrics.csv, curves.png, checkpoints)")
+    p = sub.add_parser("train", help="train a model (progress bar, metrics.csv, curves.png, checkpoints)",
+                       allow_abbrev=False)
     add_training_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.npz")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -470,7 +486,12 @@ def positive_int(text: str) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        train_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+        args.explicit = explicit_settings(train_parser, argv)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:

@@ -112,15 +112,15 @@ def plot_trace(traces: dict[str, list[StepRecord]], path, title: str = "") -> No
         steps = [r.step for r in records]
         for name in chosen_layers(records):
             ax_ratio.semilogy(steps, [max(r.update_ratio[name], 1e-12) for r in records], label=name or "model")
-        ax_ratio.set_title(f"{label}: update / weight per step", fontsize=10)
+        ax_ratio.set_title(f"{label}\nupdate / weight of a layer, per step", fontsize=9)
         ax_ratio.set_xlabel("step"), ax_ratio.legend(fontsize=7), ax_ratio.grid(alpha=0.3)
         if records[0].alive is not None:
             alive = np.array([r.alive for r in records])
             for k in range(alive.shape[1]):
                 ax_alive.plot(steps, 100 * alive[:, k], lw=1)
             dead = dead_classes(records)
-            ax_alive.set_title(f"{label}: conv10 outputs > 0, per class (%); dead at the end: {len(dead)}",
-                               fontsize=10)
+            ax_alive.set_title(f"{label}\nconv10 outputs > 0, per class (%); dead at the end: {len(dead)}",
+                               fontsize=9)
             ax_alive.set_ylim(-2, 102), ax_alive.set_xlabel("step"), ax_alive.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
@@ -135,7 +135,7 @@ def trace_recipe(config, steps: int, progress: bool = False) -> tuple[list[StepR
     from .optim import learning_rate
     from .train import Trainer
 
-    trainer = Trainer(config, progress=progress)
+    trainer = Trainer(config, progress=progress, claim_folder=False)   # reads data, writes nothing
     loader = trainer.train_loader
     warmup = int(round(config.warmup_epochs * len(loader)))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -149,7 +150,8 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, progress: b
     total_loss, top1, top5, n = 0.0, 0, 0, 0
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     max_scores = np.full(num_classes, -np.inf)
-    dtype = model.parameters()[0].data.dtype
+    params = model.parameters()
+    dtype = params[0].data.dtype if params else np.float32      # the images in the model's precision
     for x, y in tqdm(loader.epoch(0), total=len(loader), desc="evaluating", disable=not progress, leave=False):
         logits = model(x.astype(dtype, copy=False))
         total_loss += loss_fn(logits, y) * len(y)
@@ -168,6 +170,12 @@ def read_metrics(path: Path) -> list[dict]:
         return []
     with open(path, newline="") as f:
         return [{k: float(v) if v else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def format_metric(column: str, value) -> str:
@@ -237,28 +245,115 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title:
     plt.close(fig)
 
 
-class Trainer:
-    """Builds data, model and optimiser from a TrainConfig and runs (or resumes) the training."""
+# ---------------------------------------------------------------------------- the run folder
+RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "curves.png", "config.json")
+RESUMABLE_CHANGES = ("epochs", "out")   # what --resume may change; everything else must match the run
 
-    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True, overwrite: bool = False):
+
+def claim_run_folder(out: Path):
+    """Creates `out` if needed, checks it can be written, and takes its lock for the life of the run.
+
+    The lock is an OS file lock (flock) on `out/.lock`, which also holds the owner's PID for the
+    message: a second run into the same folder is refused at once, naming the holder; a run that was
+    killed holds no lock any more (the OS drops it with the process), so its folder is taken over.
+    -> the open lock file (closing it releases the lock).
+    """
+    import fcntl
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder: choose a folder for the run")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".lock", "a+")
+    except OSError as error:
+        raise ValueError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to") from None
+    if not os.access(out, os.W_OK):
+        lock.close()
+        raise ValueError(f"--out {out} cannot be written (no write permission): choose another folder")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise ValueError(f"{out} is in use by another training run (PID {holder}); wait for it to finish, "
+                         "or choose another --out") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    for orphan in list(out.glob("*.tmp")) + list(out.glob("*.tmp.png")):   # left by a run killed mid-write
+        orphan.unlink(missing_ok=True)
+    return lock
+
+
+def resume_changes(given: TrainConfig, saved: dict, explicit: set[str] | None) -> list[str]:
+    """The settings that differ between a --resume request and the run it continues.
+
+    explicit: the settings the user actually gave (None: all of `given`'s, as from Python)."""
+    changes = []
+    for f in fields(TrainConfig):
+        if f.name in RESUMABLE_CHANGES or f.name not in saved or (explicit is not None and f.name not in explicit):
+            continue
+        if getattr(given, f.name) != saved[f.name]:
+            changes.append(f"--{f.name.replace('_', '-')} {getattr(given, f.name)} (the run has {saved[f.name]})")
+    return changes
+
+
+class Trainer:
+    """Builds data, model and optimiser from a TrainConfig and runs (or resumes) the training.
+
+    A run folder holds one run: the Trainer takes the folder's lock before it reads or deletes
+    anything in it and keeps it until `run` ends (or `close`).
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True, overwrite: bool = False,
+                 claim_folder: bool = True, explicit: set[str] | None = None):
         config.validate()
         self.config, self.progress = config, progress
         self.out = Path(config.out)
-        last = self.out / "last.npz"
         if resume and overwrite:
             raise ValueError("--resume continues a run and --overwrite starts it afresh: choose one")
+        self.lock = claim_run_folder(self.out) if claim_folder else None
+        try:
+            self._setup(resume, overwrite, explicit)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Releases the run folder's lock."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+
+    def _setup(self, resume: bool, overwrite: bool, explicit):
+        config, progress = self.config, self.progress
+        last = self.out / "last.npz"
         if not resume and last.exists():
             if not overwrite:
                 raise ValueError(f"{self.out} already holds a run; pass --resume to continue it, --overwrite to "
                                  "replace it, or choose another --out")
-            for name in ("last.npz", "best.npz", "metrics.csv", "curves.png", "config.json"):
+            for name in RUN_FILES:
                 (self.out / name).unlink(missing_ok=True)
-        if resume and not last.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint {last} to continue from")
-        if resume:  # the saved configuration wins, except for the number of epochs
-            saved = json.loads((self.out / "config.json").read_text())
-            saved.update(epochs=config.epochs, out=config.out)
+        checkpoint = None
+        if resume:
+            checkpoint = self.resume_point(last)
+            saved = checkpoint[2]["config"]
+            changes = resume_changes(config, saved, explicit)
+            if changes:
+                raise ValueError(f"--resume continues {self.out} as it was started; these settings differ: "
+                                 f"{'; '.join(changes)}. Only --epochs may grow. Drop them, or start a new run "
+                                 "with another --out")
+            if config.epochs < saved["epochs"]:
+                raise ValueError(f"--resume: --epochs {config.epochs} is fewer than the run's {saved['epochs']}; "
+                                 "only --epochs may grow")
+            if config.epochs > saved["epochs"] and progress:
+                print(f"resuming {self.out} for {config.epochs} epochs instead of {saved['epochs']}: the "
+                      "learning-rate schedule is recomputed for the new length from here on", flush=True)
+            saved = dict(saved, epochs=config.epochs, out=config.out)
             self.config = config = TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
+            config.validate()
 
         self.train_set = load_split(config.data, "train", config.image_size, seed=config.seed,
                                     synthetic_sizes=(config.synthetic_train, config.synthetic_val), progress=progress)
@@ -282,13 +377,34 @@ class Trainer:
                                         config.weight_decay)
         self.start_epoch, self.best_top1 = 0, -1.0
         self.rows = []
-        if resume:
-            model_state, optim_state, meta = load_checkpoint(last)
+        if checkpoint is not None:
+            model_state, optim_state, meta = checkpoint
             self.model.load_state_dict(model_state)
-            self.optimizer.load_state_dict(optim_state)
+            if optim_state:
+                self.optimizer.load_state_dict(optim_state)
+            elif progress:
+                print(f"{last} holds no optimizer state (a copy of best.npz?): momentum starts again from zero",
+                      file=sys.stderr)
             restore_generator_states(self.model, meta["generators"])
             self.start_epoch, self.best_top1 = meta["epoch"] + 1, meta["best_top1"]
             self.rows = [r for r in read_metrics(self.out / "metrics.csv") if r["epoch"] <= meta["epoch"] + 1]
+
+    def resume_point(self, last: Path):
+        """(model state, optimizer state, meta) of last.npz, or an error that says what to do."""
+        if not last.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint {last} to continue from")
+        try:
+            return load_checkpoint(last)
+        except ValueError as error:
+            best = self.out / "best.npz"
+            offer = ""
+            try:
+                epoch = load_checkpoint(best)[2]["epoch"]
+                offer = (f" {best} (epoch {epoch + 1}) is readable: to continue from it, copy it over last.npz "
+                         f"(cp {best} {last}) and --resume again; momentum restarts from zero.")
+            except (ValueError, FileNotFoundError):
+                pass
+            raise ValueError(f"--resume: {last} is damaged and cannot be continued ({error}).{offer}") from None
 
     @property
     def total_steps(self) -> int:
@@ -334,9 +450,15 @@ class Trainer:
                 "silent_classes": silent_classes(max_scores)}
 
     def run(self) -> list[dict]:
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> list[dict]:
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        write_text_atomically(self.out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
         if self.progress and self.start_epoch == 0:
             print(f"{cfg.model}: {self.model.num_parameters():,} parameters; {len(self.train_set)} training and "
                   f"{len(self.val_set)} validation images of {len(self.classes)} classes at {cfg.image_size}px; "
@@ -350,11 +472,13 @@ class Trainer:
             self.rows.append(row)
             improved = val["top1"] > self.best_top1
             self.best_top1 = max(self.best_top1, val["top1"])
-            save_checkpoint(self.out / "last.npz", self.model, self.optimizer, self.meta(epoch))
+            # The resume point goes last: a kill anywhere before it resumes at this same epoch, which
+            # rewrites best.npz, metrics.csv and curves.png identically (the run is deterministic).
             if improved:
                 save_checkpoint(self.out / "best.npz", self.model, None, self.meta(epoch))
             write_metrics(self.out / "metrics.csv", self.rows)
             plot_curves(self.rows, self.out / "curves.png", f"{cfg.model} on {cfg.data} at {cfg.image_size}px")
+            save_checkpoint(self.out / "last.npz", self.model, self.optimizer, self.meta(epoch))
             if self.progress:
                 print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.3f} top-1 "
                       f"{100 * row['train_top1']:5.1f}%  |  val loss {val['loss']:.3f} top-1 {100 * val['top1']:5.1f}% "
