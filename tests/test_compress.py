@@ -223,3 +223,46 @@ def test_cli_compress_prints_the_table(tmp_path, capsys):
     assert "Huffman B" in printed and "smaller than AlexNet" in printed and out.is_file()
     assert main(["compress", "--density", "0", "--out", str(out)]) == 2
     assert "density must be in (0, 1]" in capsys.readouterr().err
+
+
+def rewrite_header(path, change) -> bytes:
+    """The .tsq at `path` with its JSON header changed by `change(header)` and a correct CRC-32:
+    what an attacker can make."""
+    import json
+    import struct
+    import zlib
+    data = path.read_bytes()
+    head_len = struct.unpack("<I", data[5:9])[0]
+    header = json.loads(data[9 : 9 + head_len])
+    change(header)
+    head = json.dumps(header).encode()
+    body = data[:4] + struct.pack("<BI", data[4], len(head)) + head + data[9 + head_len : -4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda h: h["arrays"][0].update(shape=[100000, 100000, 100]), "more than 268435456"),
+    (lambda h: h["arrays"][0].update(shape=[-1, 4]), "shape must be a list"),
+    (lambda h: h["arrays"][0].update(shape="big"), "shape must be a list"),
+    (lambda h: h["arrays"][0].update(entries=10 ** 12), "entries must be a whole number up to"),
+    (lambda h: h["arrays"][0].update(entries="many"), "entries must be a whole number"),
+    (lambda h: h["arrays"][0].update(code_bits=10 ** 9), "code_bits must be a whole number up to"),
+    (lambda h: h["arrays"][0].update(sizes=[1, 2]), "sizes must be 5 byte counts"),
+    (lambda h: h["arrays"][0].update(kind="exotic"), "kind must be 'raw' or 'sparse'"),
+    (lambda h: h.update(bits="8"), "bits must be a whole number from 1 to 16"),
+    (lambda h: h.update(bits=40), "bits must be a whole number from 1 to 16"),
+    (lambda h: h.update(arrays={"a": 1}), "expected an object with a list of arrays"),
+    (lambda h: h["arrays"].append({"name": "extra", "kind": "raw", "shape": [4], "sizes": [16]}),
+     "sizes must be 1 byte counts within the file|the arrays take"),
+])
+def test_a_crafted_tsq_header_is_refused_clearly(tmp_path, change, says):
+    model = squeezenet1_1(num_classes=10)
+    path = tmp_path / "m.tsq"
+    save_compressed(path, model, compress_weights(model, 0.5, 4), "squeezenet1_1", 0.5, 4)
+    crafted = tmp_path / "crafted.tsq"
+    crafted.write_bytes(rewrite_header(path, change))
+    with pytest.raises(ValueError, match="bad .tsq header: .*(" + says + ")"):
+        load_weights(crafted)
+    untouched = tmp_path / "untouched.tsq"
+    untouched.write_bytes(rewrite_header(path, lambda h: None))
+    assert set(load_weights(untouched)) == set(model.state_dict())      # the crafting itself is sound

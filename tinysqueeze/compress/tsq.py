@@ -109,6 +109,58 @@ def is_tsq(path) -> bool:
         return f.read(4) == MAGIC
 
 
+MAX_ELEMENTS = 2 ** 28     # per array: 268 million weights (AlexNet has 61 million in all)
+MAX_DIMS = 8
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def check_header(header, blob_bytes: int, path) -> None:
+    """Refuses a header that does not describe arrays this file can hold, before anything is
+    allocated: a crafted header (its CRC-32 can be made right) must give a clear error, never a
+    MemoryError or a TypeError. blob_bytes: the bytes between the header and the CRC."""
+    def bad(what):
+        raise ValueError(f"{path}: bad .tsq header: {what}")
+
+    if not isinstance(header, dict) or not isinstance(header.get("arrays"), list):
+        bad("expected an object with a list of arrays")
+    if not _whole(header.get("bits"), 1, 16):
+        bad(f"bits must be a whole number from 1 to 16, got {header.get('bits')!r}")
+    n_codes = 2 ** header["bits"]
+    total = 0
+    for k, entry in enumerate(header["arrays"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            bad(f"array {k} has no name")
+        name, shape, sizes = entry["name"], entry.get("shape"), entry.get("sizes")
+        if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_whole(n, 0, MAX_ELEMENTS) for n in shape)):
+            bad(f"{name}: shape must be a list of at most {MAX_DIMS} whole numbers, got {shape!r}")
+        elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if elements > MAX_ELEMENTS:
+            bad(f"{name}: shape {shape} has {elements} elements, more than {MAX_ELEMENTS}")
+        kind = entry.get("kind")
+        expected_parts = {"raw": 1, "sparse": 5}.get(kind)
+        if expected_parts is None:
+            bad(f"{name}: kind must be 'raw' or 'sparse', got {kind!r}")
+        if not (isinstance(sizes, list) and len(sizes) == expected_parts and all(_whole(n, 0, blob_bytes) for n in sizes)):
+            bad(f"{name}: sizes must be {expected_parts} byte counts within the file, got {sizes!r}")
+        total += sum(sizes)
+        if kind == "raw" and sizes[0] != 4 * elements:
+            bad(f"{name}: {elements} float32 values need {4 * elements} bytes, the header says {sizes[0]}")
+        if kind == "sparse":
+            if sizes[:3] != [4 * n_codes, n_codes, MAX_GAP + 1]:
+                bad(f"{name}: codebook and tables must take {[4 * n_codes, n_codes, MAX_GAP + 1]} bytes, got {sizes[:3]}")
+            most_entries = elements + elements // (MAX_GAP + 1) + 1    # every weight kept, plus fillers
+            if not _whole(entry.get("entries"), 0, most_entries):
+                bad(f"{name}: entries must be a whole number up to {most_entries}, got {entry.get('entries')!r}")
+            for bits_key, size in (("code_bits", sizes[3]), ("gap_bits", sizes[4])):
+                if not _whole(entry.get(bits_key), 0, 8 * size):
+                    bad(f"{name}: {bits_key} must be a whole number up to {8 * size}, got {entry.get(bits_key)!r}")
+    if total != blob_bytes:
+        bad(f"the arrays take {total} bytes, the file holds {blob_bytes}")
+
+
 def read_tsq(path) -> tuple[dict, dict]:
     """-> (state: name -> float32 array, header). Refuses damaged, truncated or foreign files."""
     data = Path(path).read_bytes()
@@ -119,8 +171,12 @@ def read_tsq(path) -> tuple[dict, dict]:
     version, head_len = struct.unpack("<BI", data[4:9])
     if version != VERSION:
         raise ValueError(f"{path}: .tsq version {version} is not supported (expected {VERSION})")
-    header = json.loads(data[9 : 9 + head_len])
+    try:
+        header = json.loads(data[9 : 9 + head_len])
+    except ValueError as error:
+        raise ValueError(f"{path}: the header is not valid JSON ({error})") from None
     offset = 9 + head_len
+    check_header(header, len(data) - 4 - offset, path)
     n_codes = 2 ** int(header["bits"])
     state = {}
     for entry in header["arrays"]:
