@@ -475,3 +475,42 @@ def test_interrupting_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, 
     assert main(["train", "--image-size", "32", "--epochs", "1", "--synthetic-train", "64", "--synthetic-val", "16",
                  "--out", str(tmp_path / "run"), "--quiet"]) == 130
     assert "interrupted before the first epoch finished: nothing to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--weight-decay", "--warmup-epochs", "--lr", "--class-margin"])
+def test_nan_settings_are_refused(tmp_path, capsys, flag):
+    assert main(["train", "--out", str(tmp_path / "run"), flag, "nan", "--quiet"]) == 2
+    assert f"{flag[2:].replace('-', '_')} must be a finite number" in capsys.readouterr().err
+
+
+def test_compress_refuses_negative_finetune_epochs(capsys):
+    with pytest.raises(SystemExit):
+        main(["compress", "--model", "squeezenet1_1", "--finetune-epochs", "-3", "--out", "x.tsq"])
+    assert "expected 0 or more, got -3" in capsys.readouterr().err
+
+
+def test_a_train_folder_without_val_is_named_as_such(tmp_path, capsys):
+    from PIL import Image
+    for name in ("cat", "dog"):
+        (tmp_path / "set" / "train" / name).mkdir(parents=True)
+        Image.new("RGB", (40, 40)).save(tmp_path / "set" / "train" / name / "a.png")
+    assert main(["train", "--data", str(tmp_path / "set"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "has a train/ folder but no val/" in err and str(tmp_path / "set" / "train") in err
+
+
+def test_evaluate_json_is_json_even_with_a_nan_loss_or_an_unwritable_png(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["train", "--image-size", "32", "--epochs", "1", "--batch-size", "16", "--synthetic-train", "32",
+                 "--synthetic-val", "16", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    import tinysqueeze.train as train_module
+    real = train_module.evaluate
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: dict(real(*a, **k), loss=float("nan")))
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    assert main(["evaluate", "--checkpoint", str(out / "best.npz"), "--json",
+                 "--confusion", str(tmp_path / "blocked" / "c.png")]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert result["loss"] is None and result["loss_finite"] is False and result["confusion_png"] is None
+    assert "could not be written" in captured.err

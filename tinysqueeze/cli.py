@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -168,15 +169,22 @@ def cmd_evaluate(args) -> int:
     confusion_path = Path(args.confusion) if args.confusion else Path(args.checkpoint).with_name(
         Path(args.checkpoint).stem + f"-confusion-{args.split}.png")
     names = dataset.display_names or meta.get("class_names") or meta["classes"]
-    plot_confusion(result["confusion"], names, confusion_path,
-                   f"{meta['model']} on {data} ({args.split}): top-1 {100 * result['top1']:.1f}%")
+    try:
+        plot_confusion(result["confusion"], names, confusion_path,
+                       f"{meta['model']} on {data} ({args.split}): top-1 {100 * result['top1']:.1f}%")
+    except OSError as error:
+        print(f"warning: the confusion matrix could not be written to {confusion_path} ({error.strerror}); "
+              "choose another place with --confusion", file=sys.stderr)
+        confusion_path = None
+    loss = result["loss"] if math.isfinite(result["loss"]) else None      # JSON has no NaN: null, said below
     recall = {name: float(r) for name, r in zip(names, result["recall"])}
     silent = [names[k] for k in result["silent"]]
     if args.json:
-        print(json.dumps({"top1": result["top1"], "top5": result["top5"], "n": result["n"], "loss": result["loss"],
+        print(json.dumps({"top1": result["top1"], "top5": result["top5"], "n": result["n"], "loss": loss,
+                          "loss_finite": loss is not None,
                           "recall": recall, "never_predicted": [n for n, r in recall.items() if r == 0],
                           "silent_classes": silent, "checkpoint": str(args.checkpoint), "data": data,
-                          "split": args.split, "confusion_png": str(confusion_path)}))
+                          "split": args.split, "confusion_png": confusion_path and str(confusion_path)}))
     else:
         print(f"{meta['model']} on {data} ({args.split}, {result['n']} images): top-1 {100 * result['top1']:.2f}%  "
               f"top-5 {100 * result['top5']:.2f}%  loss {result['loss']:.4f}")
@@ -184,7 +192,8 @@ def cmd_evaluate(args) -> int:
         if silent:
             print(f"warning: {len(silent)} class(es) never scored above 0 on any image, so they can never be "
                   f"predicted (dead classes): {', '.join(silent)}", file=sys.stderr)
-        print(f"confusion matrix: {confusion_path}")
+        if confusion_path:
+            print(f"confusion matrix: {confusion_path}")
     return 0
 
 
@@ -373,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-layer densities: 'paper' prunes the 3x3 and final layers only (as the paper's "
                         "released model), 'uniform' every layer alike")
     p.add_argument("--out", required=True, help="the .tsq file to write")
-    p.add_argument("--finetune-epochs", type=int, default=0, help="fine-tune after pruning and after sharing")
+    p.add_argument("--finetune-epochs", type=non_negative_int, default=0,
+                   help="fine-tune after pruning and after sharing (default 0: no fine-tuning)")
     p.add_argument("--data", help="dataset for fine-tuning and accuracy (a checkpoint's own by default)")
     p.add_argument("--image-size", type=positive_int, default=64, help="without a training checkpoint")
     p.add_argument("--batch-size", type=positive_int, default=64)
@@ -472,6 +482,16 @@ def json_object(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({error})") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"sr\": 0.25}}', got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
     return value
 
 

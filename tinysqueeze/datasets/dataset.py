@@ -85,6 +85,12 @@ def load_split(data: str, split: str, image_size: int, seed: int = 0, cache_dir=
     if folders.is_downsampled_imagenet(root):
         images, labels, classes = folders.downsampled_imagenet(root, split)
         return ArrayDataset(images, labels, classes, f"{root.name}/{split}")
+    has_train, has_val = (root / "train").is_dir(), (root / "val").is_dir()
+    if has_train != has_val and not folders.is_tiny_imagenet(root):
+        present, missing = ("train", "val") if has_train else ("val", "train")
+        raise ValueError(f"{root} has a {present}/ folder but no {missing}/: give it both (root/train/<class>/, "
+                         f"root/val/<class>/), or point --data at {root / present} to hold out a seeded 10% "
+                         "of each class for validation")
     if folders.is_tiny_imagenet(root):
         files = folders.tiny_imagenet(root, split)
     elif (root / "train").is_dir() and (root / "val").is_dir():
