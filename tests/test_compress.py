@@ -266,3 +266,12 @@ def test_a_crafted_tsq_header_is_refused_clearly(tmp_path, change, says):
     untouched = tmp_path / "untouched.tsq"
     untouched.write_bytes(rewrite_header(path, lambda h: None))
     assert set(load_weights(untouched)) == set(model.state_dict())      # the crafting itself is sound
+
+
+def test_kmeans_moves_its_centroids_away_from_a_wrong_start():
+    """Linear initialisation puts 2 centroids at the extremes, 0 and 10; the clusters' means are
+    0.5 and 9.5 (by hand), so a k-means that never moves its centroids fails here."""
+    values = np.repeat([0.0, 1.0, 9.0, 10.0], 10)
+    centroids, assign = kmeans_1d(values, 2)
+    np.testing.assert_allclose(centroids, [0.5, 9.5])
+    np.testing.assert_array_equal(assign, np.repeat([0, 0, 1, 1], 10))

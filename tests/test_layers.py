@@ -224,3 +224,27 @@ def test_manual_seed_makes_initialisation_reproducible():
     nn.manual_seed(3)
     b = nn.Conv2d(2, 2, 3).weight.data
     np.testing.assert_array_equal(a, b)
+
+
+def test_adaptive_average_pool_bins_follow_pytorchs_rule():
+    """PyTorch's bins: start = floor(i * H / OH), end = ceil((i + 1) * H / OH). Worked by hand on
+    sizes where floor and ceil differ, on a ramp (an all-ones input would hide wrong bins)."""
+    x = np.arange(7, dtype=np.float64).reshape(1, 1, 1, 7) * np.ones((1, 1, 7, 1))   # columns 0..6
+    # 7 -> 3: bins [0, 3), [2, 5), [4, 7) -> means 1, 3, 5
+    out = nn.AdaptiveAvgPool2d((1, 3))(x)
+    np.testing.assert_allclose(out[0, 0, 0], [1.0, 3.0, 5.0])
+    # 4 -> 6: bins [0,1) [0,2) [1,2) [2,3) [2,4) [3,4) -> 0, 0.5, 1, 2, 2.5, 3
+    ramp = np.arange(4, dtype=np.float64).reshape(1, 1, 1, 4)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d((1, 6))(ramp)[0, 0, 0], [0, 0.5, 1, 2, 2.5, 3])
+    pool = nn.AdaptiveAvgPool2d((1, 6))
+    pool(ramp)
+    # backward: each bin's gradient is shared equally by its pixels, and overlapping bins add
+    dx = pool.backward(np.ones((1, 1, 1, 6)))
+    # pixel 0: bins 0 (alone) and 1 (half); pixel 1: bins 1 (half) and 2; pixel 2: 3 and half of 4; ...
+    np.testing.assert_allclose(dx[0, 0, 0], [1 + 0.5, 0.5 + 1, 1 + 0.5, 0.5 + 1])
+
+
+def test_relu_gradient_at_exactly_zero_is_zero():
+    relu = nn.ReLU()
+    relu(np.array([-1.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(relu.backward(np.array([5.0, 5.0, 5.0])), [0.0, 0.0, 5.0])
