@@ -71,3 +71,37 @@ def test_python_dash_m_entry_point():
     assert result.returncode == 2 and "known models" in result.stderr
     with pytest.raises(SystemExit):
         main(["summary", "--image-size", "-3"])
+
+
+def test_predict_prints_the_softmax_of_the_logits(tmp_path, capsys):
+    """conv10's weights zero and its biases 0..5: every image's logits are exactly [0, 1, 2, 3, 4, 5]
+    (ReLU and the average pool leave a constant map alone), so the probabilities are the softmax of
+    those, computed here by hand."""
+    import math
+    model = squeezenet1_1(num_classes=6, seed=0)
+    model.classifier[1].weight.data[:] = 0.0
+    model.classifier[1].bias.data[:] = np.arange(6)
+    weights = save_weights(model, tmp_path / "w.npz")
+    image = tmp_path / "x.png"
+    Image.new("RGB", (256, 256), (10, 200, 30)).save(image)
+    assert main(["predict", str(image), "--weights", str(weights)]) == 0
+    printed = [line.split() for line in capsys.readouterr().out.splitlines() if "%" in line]
+    total = sum(math.exp(k) for k in range(6))
+    expected = [(f"{100 * math.exp(k) / total:.2f}%", f"{k}") for k in (5, 4, 3, 2, 1)]
+    assert [(words[1], words[-1]) for words in printed] == expected      # "1. 63.37%  class 5"
+
+
+def test_fire_concatenates_expand1x1_before_expand3x3():
+    """Known values, no PyTorch: squeeze passes x through, expand1x1 doubles it, expand3x3 (centre tap
+    only) triples it; the output's channels must be [2x, 3x] in that order."""
+    from tinysqueeze.models.fire import Fire
+    fire = Fire(1, 1, 1, 1)
+    for conv, value in ((fire.squeeze, 1.0), (fire.expand1x1, 2.0)):
+        conv.weight.data[:] = value
+        conv.bias.data[:] = 0.0
+    fire.expand3x3.weight.data[:] = 0.0
+    fire.expand3x3.weight.data[0, 0, 1, 1] = 3.0
+    fire.expand3x3.bias.data[:] = 0.0
+    out = fire(np.full((1, 1, 3, 3), 0.5, dtype=np.float32))
+    np.testing.assert_array_equal(out[0, :, 1, 1], [1.0, 1.5])
+    np.testing.assert_array_equal(out[0, 0], np.full((3, 3), 1.0))

@@ -19,6 +19,11 @@ def test_a_two_point_sweep_runs_collects_plots_and_resumes(tmp_path, monkeypatch
         table = list(csv.DictReader(f))
     assert len(table) == 2 and {"parameters", "size_mb", "top1", "top5", "train_seconds"} <= set(table[0])
     assert 0 <= float(table[0]["top1"]) <= 1 and (out / "figure3.png").is_file()
+    for row in table:   # each point's numbers are its own run's last epoch, read here independently
+        with open(out / "points" / row["point"] / "metrics.csv", newline="") as f:
+            last = list(csv.DictReader(f))[-1]
+        assert float(row["top1"]) == float(last["val_top1"]) and float(row["top5"]) == float(last["val_top5"])
+        assert float(row["train_seconds"]) == pytest.approx(float(last["seconds"]))      # one epoch
 
     def no_training(*a, **k):
         raise AssertionError("a finished point was trained again")
