@@ -173,3 +173,17 @@ def test_registry_and_bad_input():
     with pytest.raises(ValueError, match=r"shape \(N, 3, H, W\)"):
         model(np.zeros((1, 1, 64, 64), np.float32))
     assert alexnet(num_classes=4).eval()(np.zeros((1, 3, 64, 64), np.float32)).shape == (1, 4)
+
+
+@pytest.mark.parametrize("version", ["1_0", "1_1"])
+def test_logits_equal_pytorchs_on_torchvisions_layout_without_pytorch(version):
+    """tests/fixtures/torch_logits.npz holds what PyTorch 2.13 computed with these same weights in
+    torchvision's layout (written by tests/fixtures/make_logits_fixture.py)."""
+    from pathlib import Path
+    from tinysqueeze.models import squeezenet1_0, squeezenet1_1
+    fixture = np.load(Path(__file__).parent / "fixtures" / "torch_logits.npz")
+    model = (squeezenet1_0 if version == "1_0" else squeezenet1_1)(num_classes=5, seed=0)
+    model.classifier[1].bias.data[:] = 0.3
+    logits = model.eval()(fixture[f"x_{version}"])
+    np.testing.assert_allclose(logits, fixture[f"logits_{version}"], rtol=1e-4, atol=1e-5)
+    assert fixture[f"logits_{version}"].std() > 0.01          # a real signal, not a constant
