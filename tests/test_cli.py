@@ -105,3 +105,13 @@ def test_fire_concatenates_expand1x1_before_expand3x3():
     out = fire(np.full((1, 1, 3, 3), 0.5, dtype=np.float32))
     np.testing.assert_array_equal(out[0, :, 1, 1], [1.0, 1.5])
     np.testing.assert_array_equal(out[0, 0], np.full((3, 3), 1.0))
+
+
+def test_predict_refuses_an_image_over_the_decompression_bomb_limit(tmp_path, capsys, monkeypatch):
+    weights = save_weights(squeezenet1_1(num_classes=3), tmp_path / "w.npz")
+    big = tmp_path / "big.png"
+    Image.new("RGB", (100, 100)).save(big)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)          # 10,000 pixels is over twice that
+    assert main(["predict", str(big), "--weights", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read image" in err and "big.png" in err and "decompression bomb" in err
