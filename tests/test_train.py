@@ -569,7 +569,7 @@ def test_best_npz_survives_a_worse_epoch_after_a_resume(tmp_path, monkeypatch):
 def test_resume_is_exact_for_alexnet_and_its_two_dropouts(tmp_path):
     """AlexNet draws two dropout masks per step, from two generators: both must be saved and put
     back by module name (a state keyed by class would give both the same generator)."""
-    config = dict(model="alexnet", image_size=64, batch_size=10, synthetic_train=20, synthetic_val=10,
+    config = dict(model="alexnet", optimizer="sgd", image_size=64, batch_size=10, synthetic_train=20, synthetic_val=10,
                   warmup_epochs=0.5)
     straight = Trainer(tiny_config(tmp_path / "straight", epochs=2, **config), progress=False)
     straight.run()
