@@ -42,12 +42,13 @@ def parametrised_layers(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]
 
 
 def final_relu(model: nn.Module) -> nn.ReLU | None:
-    """The ReLU that follows the last convolution, if the model has one (SqueezeNet's after conv10)."""
-    last_conv_seen, relu = False, None
+    """The ReLU right after the last layer with parameters, if there is one (SqueezeNet's after
+    conv10); None for a network whose logits come straight out of a layer (AlexNet)."""
+    relu, seen_layer = None, False
     for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            last_conv_seen, relu = True, None
-        elif isinstance(module, nn.ReLU) and last_conv_seen and relu is None:
+        if module._parameters:
+            relu, seen_layer = None, True
+        elif isinstance(module, nn.ReLU) and seen_layer and relu is None:
             relu = module
     return relu
 

@@ -44,7 +44,7 @@ METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_to
 # lars (the default): the paper's SGD with a learning rate per layer, scaled to the layer's size --
 #   lr 0.001 moves every layer 0.1% of its size per step. Trains from scratch on every seed tried.
 # sgd: the paper's SGD as it is (0.01 at batch 64); from scratch it crawls on the ln(C) plateau.
-# adam: fast at first, but moves conv10's tiny weights ~5% per step and can kill classes.
+# adam: fast at first, but moves conv10 1-2% of its size per step and can kill classes.
 # Lesson 11 has the measurements behind each row.
 RECIPES = {
     "lars": {"lr": 0.001, "weight_decay": 2e-4, "warmup_epochs": 1.0},
