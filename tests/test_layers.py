@@ -3,22 +3,7 @@ import numpy as np
 import pytest
 
 from tinysqueeze import nn
-
-
-def naive_conv(x, weight, bias, stride, padding):
-    """A loop over every output pixel: slow, obviously right."""
-    n, c, h, w = x.shape
-    f, _, kh, kw = weight.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
-    out = np.zeros((n, f, ho, wo))
-    for b in range(n):
-        for o in range(f):
-            for i in range(ho):
-                for j in range(wo):
-                    window = xp[b, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
-                    out[b, o, i, j] = np.sum(window * weight[o]) + (bias[o] if bias is not None else 0)
-    return out
+from tinysqueeze.nn.reference import conv2d_naive, conv2d_naive_backward
 
 
 def naive_pool(x, kh, kw, stride, padding, ho, wo, reduce):
@@ -37,9 +22,23 @@ def test_conv_forward_matches_naive_loops(k, s, p):
     conv = nn.Conv2d(3, 4, k, stride=s, padding=p, rng=np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((2, 3, 9, 8)).astype(np.float32)
     out = conv(x)
-    expected = naive_conv(x.astype(np.float64), conv.weight.data, conv.bias.data, s, p)
+    expected = conv2d_naive(x.astype(np.float64), conv.weight.data, conv.bias.data, s, p)
     assert out.shape == expected.shape and out.dtype == np.float32
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("k,s,p", [(1, 1, 0), (3, 1, 1), (3, 2, 1), ((3, 1), 2, 1), (5, 3, 2)])
+def test_conv_backward_matches_the_naive_loops(k, s, p):
+    """The im2col / col2im backward against tinysqueeze.nn.reference's four loops, in float64."""
+    rng = np.random.default_rng(2)
+    conv = nn.Conv2d(3, 4, k, stride=s, padding=p, rng=rng).to(np.float64)
+    x = rng.standard_normal((2, 3, 9, 8))
+    dy = rng.standard_normal(conv(x).shape)
+    dx = conv.backward(dy)
+    dx_ref, dw_ref, db_ref = conv2d_naive_backward(dy, x, conv.weight.data, s, p)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(conv.weight.grad, dw_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(conv.bias.grad, db_ref, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(4, 512, 9, 300), (3, 16, 40, 8), (2, 300, 30, 300)])
