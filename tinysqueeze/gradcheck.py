@@ -71,23 +71,25 @@ def _chosen_indices(size: int, max_entries: int | None, rng) -> np.ndarray:
 
 
 def gradcheck(module: nn.Module, inputs, *args, eps: float = 1e-6, seed: int = 0,
-              max_entries: int | None = None) -> dict[str, float]:
+              max_entries: int | None = None, dtype=np.float64) -> dict[str, float]:
     """Relative error of backward against finite differences, for the input(s) and every parameter.
 
-    module: any Module; it is cast to float64 (and left so).
+    module: any Module; it is cast to `dtype` (and left so). Always float64 for real checks: in
+    float32 the rounding noise of the differences swamps the errors you are looking for (lesson 5
+    measures how much; `dtype=np.float32` is there to see it).
     inputs: an array, or a list of arrays for modules whose forward takes a list (Concat).
     args: further forward arguments that are not differentiated (the labels of a loss).
     max_entries: check at most this many randomly chosen entries of each array (None: all).
     returns: {"x": err, "weight": err, ...}; a list input gives "x[0]", "x[1]", ...
     """
     rng = np.random.default_rng(seed)
-    module.to(np.float64)
+    module.to(dtype)
     held = [m for m in module.modules() if isinstance(m, nn.Dropout)]
     for m in held:
         m.hold_mask, m.mask = True, None
     try:
         is_list = isinstance(inputs, (list, tuple))
-        xs = [np.array(x, dtype=np.float64) for x in (inputs if is_list else [inputs])]
+        xs = [np.array(x, dtype=dtype) for x in (inputs if is_list else [inputs])]
         forward_input = xs if is_list else xs[0]
 
         module.zero_grad()
