@@ -10,8 +10,8 @@ class ReLU(Module):
     """y = max(x, 0).  Backward: dx = dout where x > 0, else 0.
 
     Any shape in, the same shape out. The derivative at exactly 0 is taken as 0 (PyTorch's choice).
-    Backward returns a new array and never writes into `dout`: in a Fire module `dout` is a view
-    into the gradient of a concatenation, shared with the other branch.
+    Backward returns a new array and never writes into `dout`: the caller may still need it (a Fire
+    module with a simple bypass adds the same `dout` to its input's gradient afterwards; lesson 3).
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
