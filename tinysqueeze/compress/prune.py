@@ -2,13 +2,15 @@
 them zero through fine-tuning.
 
 Only weights are pruned (conv and linear), never biases. Two policies decide each layer's density:
-- "paper" (default): as in SqueezeNet's released compressed model (expand3x3 ~ 31-33% kept, conv10
-  ~ 21%, the 1x1 layers ~ 99%): the first convolution and the 1x1 layers stay dense, and the larger
-  kernels plus the final classifier layer are pruned, all to one density chosen so that the whole
-  network keeps `density` of its weights. Small 1x1 layers are where pruning hurts most and saves least.
-- "uniform": every layer keeps `density` of its weights. During fine-tuning `MaskedOptimizer` multiplies the
-gradients by the mask before the step (so momentum and weight decay never revive a pruned weight)
-and the weights by the mask after it.
+- "paper" (the default of `layer_densities` and of the `compress` command): as in SqueezeNet's
+  released compressed model (expand3x3 ~ 31-33% kept, conv10 ~ 21%, the 1x1 layers ~ 99%): the
+  first convolution and the 1x1 layers stay dense, and the larger kernels plus the final classifier
+  layer are pruned, all to one density chosen so that the whole network keeps `density` of its
+  weights. Small 1x1 layers are where pruning hurts most and saves least.
+- "uniform" (the default of `prune`, which also serves models that are not SqueezeNets): every
+  layer keeps `density` of its weights.
+During fine-tuning `MaskedOptimizer` multiplies the gradients by the mask before the step (so
+neither the gradient nor its momentum revives a pruned weight) and the weights by the mask after it.
 """
 from __future__ import annotations
 
