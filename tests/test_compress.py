@@ -201,15 +201,26 @@ def test_squeezenet1_0_at_6_bits_fits_in_half_a_megabyte(tmp_path):
 
 
 def test_low_rank_svd():
-    conv = nn.Conv2d(16, 24, 1, rng=np.random.default_rng(0))
-    exact, info = low_rank(conv, energy=1.0)
+    rng = np.random.default_rng(0)
+    conv = nn.Conv2d(16, 24, 1, rng=rng)
+    conv.weight.data = (rng.standard_normal((24, 4)) @ rng.standard_normal((4, 16))).reshape(24, 16, 1, 1).astype(np.float32)
+    exact, info = low_rank(conv, energy=1.0)                 # a rank-4 matrix: rank 4 keeps everything
     x = np.random.default_rng(1).standard_normal((2, 16, 3, 3)).astype(np.float32)
     np.testing.assert_allclose(exact(x), conv(x), rtol=1e-4, atol=1e-4)
-    assert info["rank"] == 16 and info["relative_error"] < 1e-6
-    _, half = low_rank(conv, energy=0.5)
+    assert info["rank"] == 4 and info["params_after"] == 4 * (16 + 24) and info["relative_error"] < 1e-6
+    fresh = nn.Conv2d(16, 24, 1, rng=np.random.default_rng(0))
+    _, half = low_rank(fresh, energy=0.5)
     assert half["rank"] < 16 and half["params_after"] < half["params_before"] and half["relative_error"] > 0.1
     with pytest.raises(ValueError, match="1x1 convolutions"):
         low_rank(nn.Conv2d(3, 3, 3))
+
+
+def test_low_rank_refuses_a_rank_past_break_even():
+    """A fresh 64 -> 256 layer: its singular values are all alike, so 99% of the energy needs rank 62
+    (measured), and 62 * (64 + 256) = 19,840 weights > 64 * 256 = 16,384. Break-even, by hand:
+    C F / (C + F) = 16384 / 320 = 51.2."""
+    with pytest.raises(ValueError, match=r"needs rank 62, but any rank of at least C\*F/\(C\+F\) = 51.2 .*19,840.*16,384"):
+        low_rank(nn.Conv2d(64, 256, 1, rng=np.random.default_rng(0)), energy=0.99)
 
 
 def test_cli_compress_prints_the_table(tmp_path, capsys):

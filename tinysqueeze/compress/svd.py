@@ -3,6 +3,8 @@
 W (F, C) = U S V^T. Keeping the r largest singular values gives W ~ (U_r sqrt(S_r)) (sqrt(S_r) V_r^T):
 a first layer C -> r and a second r -> F, with r (C + F) weights instead of C F. The rank is chosen
 as the smallest r whose singular values keep `energy` of the sum of squares (the Frobenius norm).
+It pays only below the break-even rank C F / (C + F): at or above it the two layers hold at least
+as many weights as the one they replace, and `low_rank` refuses.
 """
 from __future__ import annotations
 
@@ -31,6 +33,11 @@ def low_rank(layer, energy: float = 0.9):
     f, c = w.shape
     u, s, vt = np.linalg.svd(w, full_matrices=False)
     r = choose_rank(s, energy)
+    if r * (c + f) >= c * f:
+        raise ValueError(f"keeping {energy:g} of the energy of this {f}x{c} layer needs rank {r}, but any rank of "
+                         f"at least C*F/(C+F) = {c * f / (c + f):.1f} gives two layers with at least as many "
+                         f"weights ({r * (c + f):,}) as the one they replace ({c * f:,}): keep the layer, or ask "
+                         "for less energy")
     first = np.sqrt(s[:r])[:, None] * vt[:r]                # (r, C)
     second = u[:, :r] * np.sqrt(s[:r])[None, :]             # (F, r)
     if isinstance(layer, nn.Conv2d):
