@@ -58,3 +58,55 @@ def test_lesson_points_at_code_that_exists(lesson):
     for ref in referenced:
         assert (root / ref).is_file(), f"{lesson.name} points at {ref}, which does not exist"
     assert "## Summary" in lesson.read_text() and "## Exercises" in lesson.read_text()
+
+
+CODE_POINTER = re.compile(r"`([\w./-]+\.py)`\s*\(([^)]*)\)")
+
+
+def defined_names(path: Path) -> set[str]:
+    """Every function, class, method (as Class.method) and module-level name a Python file defines."""
+    import ast
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            if isinstance(node, ast.ClassDef):
+                names |= {f"{node.name}.{item.name}" for item in node.body if isinstance(item, ast.FunctionDef)}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+def test_every_name_a_lesson_points_at_exists_in_its_file(lesson):
+    """`path.py` (`name`, `Class.method`, ...): each backticked name must be defined in that file."""
+    root = Path(__file__).parent.parent
+    missing = []
+    for path, inside in CODE_POINTER.findall(lesson.read_text()):
+        file = root / path
+        if not file.is_file():
+            missing.append(f"{path} (no such file)")
+            continue
+        names = defined_names(file)
+        for name in re.findall(r"`([A-Za-z_][\w.]*)`", inside):
+            if name not in names:
+                missing.append(f"{path}: {name}")
+    assert missing == [], f"{lesson.name} points at names that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("document", LESSONS + [Path(__file__).parent.parent / "README.md"],
+                         ids=[p.name for p in LESSONS] + ["README.md"])
+def test_documents_point_only_inside_the_repository(document):
+    """Every repository path a lesson or the README names exists, and none points outside it."""
+    root = Path(__file__).parent.parent
+    text = document.read_text()
+    outside = re.findall(r"\.\./shared|PAPER\.md|STYLE\.md", text)
+    assert outside == [], f"{document.name} points outside the repository: {sorted(set(outside))}"
+    for path in set(re.findall(r"(?<![\w/.])((?:tinysqueeze|docs|tests|lessons|data)/[\w./-]+\.(?:py|md|png|csv|json))", text)):
+        assert (root / path).is_file(), f"{document.name} names {path}, which does not exist"
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)       # links live in the prose, not in code
+    for link in re.findall(r"\]\(([^)#\s]+)\)", prose):     # markdown links, relative to the document
+        if "://" not in link:
+            assert (document.parent / link).resolve().is_file(), f"{document.name} links to {link}, which is missing"
