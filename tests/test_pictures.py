@@ -1,0 +1,20 @@
+"""The lessons' pictures are drawn from the running code."""
+import numpy as np
+from PIL import Image
+
+from tinysqueeze import pictures
+from tinysqueeze.datasets import SYNTHETIC_CLASSES, make_synthetic
+
+
+def test_montage_filters_and_im2col_pictures_are_drawn(tmp_path, monkeypatch):
+    images, labels = make_synthetic(30, 32, seed=0)
+    montage = pictures.class_montage(images, labels, list(SYNTHETIC_CLASSES), tmp_path / "m.png", per_class=2)
+    filters = pictures.filter_grid({"a": np.random.default_rng(0).normal(size=(16, 3, 3, 3))}, tmp_path / "f.png")
+    calls = []
+    from tinysqueeze.nn import kernels
+    monkeypatch.setattr(kernels, "im2col_numpy", lambda *a: calls.append(a) or kernels.im2col_numba(*a))
+    unfold = pictures.im2col_picture(tmp_path / "i.png")
+    assert calls and calls[0][1:] == (3, 3, 1, 0, 2, 2)          # the picture shows what im2col computes
+    for path in (montage, filters, unfold):
+        with Image.open(path) as im:
+            assert im.size[0] > 200 and im.size[1] > 200
