@@ -246,13 +246,19 @@ def test_evaluate_reports_recall_per_class_and_silent_classes():
     from tinysqueeze.train import evaluate
 
     class FixedScores(nn.Module):
-        """Scores: class 0 for images 0-3, class 1 for images 4-5, class 2 never above zero."""
+        """Scores, through a final ReLU as SqueezeNet's: class 0 for images 0-3, class 1 for images
+        4-5, class 2 never above zero."""
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(1, 3)         # stands for conv10 (its weights are not used)
+            self.relu = nn.ReLU()
+
         def forward(self, x):
             index = np.rint(x[:, 0, 0, 0] * 255).astype(int)     # the image's number, planted below
-            logits = np.zeros((len(x), 3))
+            logits = np.full((len(x), 3), -1.0)
             logits[index < 4, 0] = 1.0
             logits[index >= 4, 1] = 1.0
-            return logits
+            return self.relu(logits)
 
     images = np.zeros((6, 3, 4, 4), dtype=np.uint8)
     images[:, 0, 0, 0] = np.arange(6)                         # normalised (mean 0, std 1) to i / 255
@@ -592,3 +598,27 @@ def _stop_after_first_epoch(trainer):
             raise KeyboardInterrupt
         return real(epoch)
     return train_epoch
+
+
+def test_the_liveness_check_applies_only_where_scores_pass_a_relu():
+    """SqueezeNet's scores come out of a ReLU, so a score of 0 everywhere means a dead class.
+    AlexNet's come straight out of a Linear layer: all-negative scores are normal there, and must
+    neither warn nor stop a run."""
+    from tinysqueeze.models import alexnet, squeezenet1_1
+    from tinysqueeze.train import final_relu
+    squeeze = squeezenet1_1(num_classes=3)
+    assert final_relu(squeeze) is squeeze.classifier[2]
+    assert final_relu(alexnet(num_classes=3)) is None
+
+
+def test_evaluate_reports_no_silent_classes_for_a_model_without_a_final_relu():
+    from tinysqueeze.datasets import ArrayDataset, DataLoader
+    from tinysqueeze.train import evaluate
+
+    class NegativeScores(nn.Module):
+        def forward(self, x):
+            return np.full((len(x), 3), -1.0) + np.arange(3)       # class 2 wins with a score of 1, others <= 0
+
+    data = ArrayDataset(np.zeros((4, 3, 4, 4), np.uint8), np.array([0, 1, 2, 2]), ["a", "b", "c"], "zeros")
+    result = evaluate(NegativeScores(), DataLoader(data, 4, 4, False, (0, 0, 0), (1, 1, 1)), 3)
+    assert list(result["silent"]) == [] and list(result["recall"]) == [0.0, 0.0, 1.0]

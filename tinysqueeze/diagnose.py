@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import nn
+from .train import final_relu
 
 
 @dataclass
@@ -39,18 +40,6 @@ def parametrised_layers(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]
         if own:
             layers.append((name, own))
     return layers
-
-
-def final_relu(model: nn.Module) -> nn.ReLU | None:
-    """The ReLU right after the last layer with parameters, if there is one (SqueezeNet's after
-    conv10); None for a network whose logits come straight out of a layer (AlexNet)."""
-    relu, seen_layer = None, False
-    for module in model.modules():
-        if module._parameters:
-            relu, seen_layer = None, True
-        elif isinstance(module, nn.ReLU) and seen_layer and relu is None:
-            relu = module
-    return relu
 
 
 def layer_norms(layers) -> dict[str, float]:

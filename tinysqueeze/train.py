@@ -109,6 +109,19 @@ class NetworkDied(TrainingDiverged):
     """Every class score was zero on a whole epoch: no gradient can flow, the run cannot recover."""
 
 
+def final_relu(model: nn.Module) -> nn.ReLU | None:
+    """The ReLU right after the last layer with parameters, if there is one (SqueezeNet's after
+    conv10); None for a network whose logits come straight out of a layer (AlexNet), whose scores
+    may be negative and still win."""
+    relu, seen_layer = None, False
+    for module in model.modules():
+        if module._parameters:
+            relu, seen_layer = None, True
+        elif isinstance(module, nn.ReLU) and seen_layer and relu is None:
+            relu = module
+    return relu
+
+
 def silent_classes(max_scores: np.ndarray) -> np.ndarray:
     """Indices of the classes whose score was never above zero.
 
@@ -161,8 +174,9 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, progress: b
         max_scores = np.maximum(max_scores, logits.max(axis=0))
         n += len(y)
     recall = confusion.diagonal() / np.maximum(1, confusion.sum(axis=1))
+    silent = silent_classes(max_scores) if final_relu(model) is not None else np.array([], dtype=np.int64)
     return {"loss": total_loss / n, "top1": top1 / n, "top5": top5 / n, "n": n, "confusion": confusion,
-            "recall": recall, "silent": silent_classes(max_scores)}
+            "recall": recall, "silent": silent}
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -369,6 +383,7 @@ class Trainer:
         self.val_loader = DataLoader(self.val_set, config.batch_size, config.image_size, False, self.mean, self.std)
         self.model = get_model(config.model, num_classes=len(self.classes), seed=config.seed, **config.model_args)
         self.model.to(np.dtype(config.dtype))
+        self.scores_pass_a_relu = final_relu(self.model) is not None     # where a class can die (lesson 11)
         skip_image_gradient(self.model)
         if config.class_margin and hasattr(self.model, "start_classes_alive"):
             first_images, _ = next(self.train_loader.batches(0))
@@ -445,9 +460,9 @@ class Trainer:
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
                             img_s=f"{seen / elapsed:.0f}", lr=f"{optimizer.lr:.3g}")
         seconds = time.perf_counter() - start
+        silent = silent_classes(max_scores) if self.scores_pass_a_relu else np.array([], dtype=np.int64)
         return {"lr": optimizer.lr, "train_loss": total_loss / seen, "train_top1": correct / seen,
-                "images_per_s": seen / seconds, "seconds": seconds, "images": seen,
-                "silent_classes": silent_classes(max_scores)}
+                "images_per_s": seen / seconds, "seconds": seconds, "images": seen, "silent_classes": silent}
 
     def run(self) -> list[dict]:
         try:
