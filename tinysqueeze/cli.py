@@ -93,12 +93,12 @@ def train_config(args):
     """The TrainConfig that `train`'s (and `diagnose`'s) arguments describe."""
     from .train import TrainConfig
 
-    config = TrainConfig(model=args.model, model_args=args.model_args, data=args.data, image_size=args.image_size, epochs=args.epochs,
-                         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-                         class_margin=args.class_margin, dtype=args.dtype, seed=args.seed, out=args.out, synthetic_train=args.synthetic_train,
-                         synthetic_val=args.synthetic_val)
-    return config
+    return TrainConfig(model=args.model, model_args=args.model_args, data=args.data, image_size=args.image_size,
+                       epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                       momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+                       warmup_epochs=args.warmup_epochs, class_margin=args.class_margin, dtype=args.dtype,
+                       seed=args.seed, out=args.out, synthetic_train=args.synthetic_train,
+                       synthetic_val=args.synthetic_val)
 
 
 def cmd_train(args) -> int:
