@@ -1,6 +1,7 @@
 """Design-space sweeps end to end on a tiny synthetic set; refusals of bad sweeps."""
 import csv
 
+import numpy as np
 import pytest
 
 from tinysqueeze import sweep
@@ -9,29 +10,44 @@ from tinysqueeze.cli import main
 TINY = ["--synthetic-train", "32", "--synthetic-val", "20", "--warmup-epochs", "0.5", "--lr", "1e-3"]
 
 
-def test_a_two_point_sweep_runs_collects_plots_and_resumes(tmp_path, monkeypatch):
+def test_a_two_point_sweep_over_two_seeds_runs_collects_plots_and_resumes(tmp_path, monkeypatch):
     out = tmp_path / "sr"
-    rows = sweep.run_sweep("sr", "synthetic", 32, 1, out, values=["0.25", "0.5"], batch_size=16, extra=TINY,
-                           progress=False)
-    assert [r["point"] for r in rows] == ["sr-0.25", "sr-0.5"]
-    assert rows[0]["parameters"] < rows[1]["parameters"]  # a larger squeeze ratio, a larger model
+    summary = sweep.run_sweep("sr", "synthetic", 32, 1, out, values=["0.25", "0.5"], seeds=[0, 1], batch_size=16,
+                              extra=TINY, progress=False)
+    assert [r["point"] for r in summary] == ["sr-0.25", "sr-0.5"] and [r["seeds"] for r in summary] == [2, 2]
+    assert summary[0]["parameters"] < summary[1]["parameters"]  # a larger squeeze ratio, a larger model
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 2 and {"parameters", "size_mb", "top1", "top5", "train_seconds"} <= set(table[0])
-    assert 0 <= float(table[0]["top1"]) <= 1 and (out / "figure3.png").is_file()
-    for row in table:   # each point's numbers are its own run's last epoch, read here independently
-        with open(out / "points" / row["point"] / "metrics.csv", newline="") as f:
+    assert [(r["point"], r["seed"]) for r in table] == [("sr-0.25", "0"), ("sr-0.25", "1"), ("sr-0.5", "0"),
+                                                        ("sr-0.5", "1")]
+    assert {"parameters", "size_mb", "top1", "top5", "train_seconds"} <= set(table[0]) and (out / "figure3.png").is_file()
+    for row in table:   # each row's numbers are its own run's last epoch, read here independently
+        with open(out / "points" / f"{row['point']}-seed{row['seed']}" / "metrics.csv", newline="") as f:
             last = list(csv.DictReader(f))[-1]
         assert float(row["top1"]) == float(last["val_top1"]) and float(row["top5"]) == float(last["val_top5"])
         assert float(row["train_seconds"]) == pytest.approx(float(last["seconds"]))      # one epoch
+    for point in summary:       # mean and sample standard deviation of the two seeds, by hand
+        a, b = (float(r["top1"]) for r in table if r["point"] == point["point"])
+        assert point["top1"] == pytest.approx((a + b) / 2, abs=1e-6)
+        assert point["top1_sd"] == pytest.approx(abs(a - b) / 2 ** 0.5, abs=1e-6)
 
     def no_training(*a, **k):
-        raise AssertionError("a finished point was trained again")
+        raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(sweep, "run_point", no_training)
-    again = sweep.run_sweep("sr", "synthetic", 32, 1, out, values=["0.25", "0.5"], batch_size=16, extra=TINY,
-                            progress=False)
-    assert [r["top1"] for r in again] == [r["top1"] for r in rows]
+    again = sweep.run_sweep("sr", "synthetic", 32, 1, out, values=["0.25", "0.5"], seeds=[0, 1], batch_size=16,
+                            extra=TINY, progress=False)
+    assert [r["top1"] for r in again] == [r["top1"] for r in summary]
+
+
+def test_points_the_seeds_cannot_tell_apart_are_named():
+    def point(name, top1s):
+        runs = [{"top1": t, "top5": 1.0} for t in top1s]
+        return {"point": name, "seeds": len(runs), "top1": float(np.mean(top1s)),
+                "top1_sd": float(np.std(top1s, ddof=1)), "runs": runs}
+    close = [point("a", [0.50, 0.54]), point("b", [0.53, 0.55]), point("c", [0.80, 0.81])]
+    # a: 0.52 ± 0.028, b: 0.54 ± 0.014 -> 0.02 apart, less than 0.042: not distinguishable; c is far from both
+    assert sweep.indistinguishable(close) == [("a", "b")]
 
 
 def test_bypass_sweep_writes_table_3(tmp_path):
@@ -39,7 +55,7 @@ def test_bypass_sweep_writes_table_3(tmp_path):
                            extra=TINY, progress=False)
     assert rows[1]["parameters"] > rows[0]["parameters"]
     table = (tmp_path / "bp" / "bypass_table.md").read_text()
-    assert "complex bypass" in table and "57.5 / 80.3 / 4.8" in table
+    assert "complex bypass | 1 |" in table and "57.5 / 80.3 / 4.8" in table and " ± 0.0%" in table
 
 
 @pytest.mark.parametrize("kind,values,message", [
@@ -57,7 +73,9 @@ def test_invalid_sweeps_are_refused(kind, values, message):
 
 
 def test_print_commands_for_a_cluster(capsys, tmp_path):
-    assert main(["sweep", "pct3x3", "--values", "0.25", "0.5", "--out", str(tmp_path), "--print-commands"]) == 0
+    assert main(["sweep", "pct3x3", "--values", "0.25", "0.5", "--seeds", "0", "1", "2", "--out", str(tmp_path),
+                 "--print-commands"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and all("tinysqueeze train --model squeezenet_meta" in line for line in lines)
+    assert len(lines) == 6 and all("tinysqueeze train --model squeezenet_meta" in line for line in lines)
+    assert [line.split("--seed ")[1].split()[0] for line in lines] == ["0", "1", "2"] * 2
     assert '"pct_3x3": 0.25' in lines[0] and not (tmp_path / "points").exists()

@@ -280,7 +280,7 @@ def cmd_sweep(args) -> int:
     from .sweep import format_rows, run_sweep
 
     rows = run_sweep(args.kind, args.data, args.image_size, args.epochs, args.out, values=args.values,
-                     workers=args.workers, batch_size=args.batch_size, seed=args.seed, version=args.version,
+                     workers=args.workers, batch_size=args.batch_size, seeds=args.seeds, version=args.version,
                      print_commands=args.print_commands, collect_only=args.collect_only,
                      extra=synthetic_args(args))
     if not args.print_commands:
@@ -294,13 +294,13 @@ def cmd_compare(args) -> int:
     from .sweep import compare_points, format_rows, run_sweep
 
     rows = run_sweep("compare", args.data, args.image_size, args.epochs, args.out, workers=args.workers,
-                     batch_size=args.batch_size, seed=args.seed, points=compare_points(args.models),
+                     batch_size=args.batch_size, seeds=args.seeds, points=compare_points(args.models),
                      extra=synthetic_args(args))
     print(format_rows(rows))
     if len(rows) == 2:
         a, b = rows
         print(f"{b['point']} has {b['parameters'] / a['parameters']:.1f}x the parameters of {a['point']}; "
-              f"top-1 {100 * a['top1']:.1f}% against {100 * b['top1']:.1f}%")
+              f"top-1 {100 * a['top1']:.1f}% against {100 * b['top1']:.1f}% (mean of {a['seeds']} seed(s))")
     return 0
 
 
@@ -398,8 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--values", nargs="+", help="the swept values (custom: key=value,... per point)")
     p.add_argument("--version", choices=["1_0", "1_1"], default="1_1", help="macroarchitecture (default 1_1)")
-    p.add_argument("--workers", type=positive_int, default=1, help="points trained at once on this machine")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=positive_int, default=1, help="runs trained at once on this machine")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="train every point once per seed (default: 0); results.csv keeps every seed")
     p.add_argument("--out", required=True)
     p.add_argument("--print-commands", action="store_true", help="print one train command per point and stop")
     p.add_argument("--collect-only", action="store_true", help="gather results and plots, train nothing")
@@ -414,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--workers", type=positive_int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="train every model once per seed")
     p.add_argument("--out", required=True)
     p.add_argument("--synthetic-train", type=positive_int, default=8000)
     p.add_argument("--synthetic-val", type=positive_int, default=2000)

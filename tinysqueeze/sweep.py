@@ -1,11 +1,13 @@
 """Design-space sweeps (paper sections 5-6) and the SqueezeNet-vs-AlexNet comparison, at small scale.
 
-`python -m tinysqueeze sweep sr|pct3x3|bypass|custom --data PATH --image-size S --epochs E --out DIR`
-trains one model per design point with the same budget and seed, each as its own
-`python -m tinysqueeze train` process writing `DIR/points/<name>/`, and collects `DIR/results.csv`
-(the point, parameters, size in MB, top-1, top-5, training time) and the paper's plots: Figure 3
-style (accuracy against model size, labelled by the swept value) for sr / pct3x3 / custom, and a
-Table 3 style table for bypass (`DIR/bypass_table.md`).
+`python -m tinysqueeze sweep sr|pct3x3|bypass|custom --data PATH --image-size S --epochs E --out DIR
+[--seeds 0 1 2]` trains one model per design point and seed with the same budget, each as its own
+`python -m tinysqueeze train` process writing `DIR/points/<name>-seed<k>/`, and collects
+`DIR/results.csv` (one row per point and seed: parameters, size in MB, top-1, top-5, training time)
+and the paper's plots, with the mean and spread over seeds: Figure 3 style (accuracy against model
+size, labelled by the swept value; every seed a dot, the mean with a bar of one standard deviation)
+for sr / pct3x3 / custom, and a Table 3 style table for bypass (`DIR/bypass_table.md`), which says
+which points the seeds cannot tell apart.
 
 - Resume: a point whose run finished all its epochs is not trained again; an interrupted point
   continues from its last checkpoint (`train --resume`).
@@ -26,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from .models import get_model
@@ -36,8 +39,8 @@ DEFAULT_VALUES = {
     "pct3x3": ["0.01", "0.125", "0.25", "0.5", "0.75", "0.99"],
     "bypass": ["none", "simple", "complex"],
 }
-RESULT_COLUMNS = ["point", "model", "model_args", "value", "parameters", "size_mb", "top1", "top5", "train_seconds",
-                  "epochs"]
+RESULT_COLUMNS = ["point", "seed", "model", "model_args", "value", "parameters", "size_mb", "top1", "top5",
+                  "train_seconds", "epochs"]
 
 
 @dataclass
@@ -135,21 +138,27 @@ def run_point(command: list[str], run: Path, threads: int) -> None:
         raise RuntimeError(f"training {run.name} failed (exit {result.returncode}); see {run / 'train.log'}")
 
 
-def collect(points: list[Point], out: Path, num_classes: int) -> list[dict]:
+def run_folder(out: Path, point: Point, seed: int) -> Path:
+    return out / "points" / f"{point.name}-seed{seed}"
+
+
+def collect(points: list[Point], seeds: list[int], out: Path, num_classes: int) -> list[dict]:
+    """One row per finished (point, seed), read from each run's metrics.csv; also writes results.csv."""
     rows = []
     for point in points:
-        run = out / "points" / point.name
-        metrics = run / "metrics.csv"
-        if not metrics.is_file():
-            continue
-        with open(metrics, newline="") as f:
-            epochs = list(csv.DictReader(f))
-        last = epochs[-1]
         params = point.parameters(num_classes)
-        rows.append({"point": point.name, "model": point.model, "model_args": json.dumps(point.model_args),
-                     "value": point.value, "parameters": params, "size_mb": params * 4 / 2**20,
-                     "top1": float(last["val_top1"]), "top5": float(last["val_top5"]),
-                     "train_seconds": sum(float(e["seconds"]) for e in epochs), "epochs": len(epochs)})
+        for seed in seeds:
+            metrics = run_folder(out, point, seed) / "metrics.csv"
+            if not metrics.is_file():
+                continue
+            with open(metrics, newline="") as f:
+                epochs = list(csv.DictReader(f))
+            last = epochs[-1]
+            rows.append({"point": point.name, "seed": seed, "model": point.model,
+                         "model_args": json.dumps(point.model_args), "value": point.value, "parameters": params,
+                         "size_mb": params * 4 / 2**20, "top1": float(last["val_top1"]),
+                         "top5": float(last["val_top5"]), "train_seconds": sum(float(e["seconds"]) for e in epochs),
+                         "epochs": len(epochs)})
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
@@ -158,23 +167,56 @@ def collect(points: list[Point], out: Path, num_classes: int) -> list[dict]:
     return rows
 
 
-def plot_figure3(rows: list[dict], kind: str, path: Path, title: str) -> None:
-    """Accuracy (top-1 and top-5) against model size, each point labelled by its swept value."""
+def summarise(rows: list[dict]) -> list[dict]:
+    """One row per point, in sweep order: the seeds' mean and sample standard deviation (0 for one seed)."""
+    summary = {}
+    for row in rows:
+        summary.setdefault(row["point"], []).append(row)
+    out = []
+    for name, runs in summary.items():
+        top1, top5 = np.array([r["top1"] for r in runs]), np.array([r["top5"] for r in runs])
+        spread = (lambda a: float(a.std(ddof=1)) if len(a) > 1 else 0.0)
+        out.append({**{k: runs[0][k] for k in ("point", "model", "value", "parameters", "size_mb")},
+                    "seeds": len(runs), "top1": float(top1.mean()), "top1_sd": spread(top1),
+                    "top5": float(top5.mean()), "top5_sd": spread(top5),
+                    "train_seconds": float(np.mean([r["train_seconds"] for r in runs])), "runs": runs})
+    return out
+
+
+def indistinguishable(summary: list[dict]) -> list[tuple[str, str]]:
+    """Pairs of points whose mean top-1 differ by less than the sum of their standard deviations:
+    with these seeds the sweep cannot tell them apart. (Only for points with at least 2 seeds.)"""
+    pairs = []
+    for i, a in enumerate(summary):
+        for b in summary[i + 1:]:
+            if min(a["seeds"], b["seeds"]) >= 2 and abs(a["top1"] - b["top1"]) < a["top1_sd"] + b["top1_sd"]:
+                pairs.append((a["point"], b["point"]))
+    return pairs
+
+
+def plot_figure3(summary: list[dict], kind: str, path: Path, title: str) -> None:
+    """Accuracy (top-1 and top-5) against model size, each point labelled by its swept value: every
+    seed a dot, the mean joined by a line, with a bar of one standard deviation."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = sorted(rows, key=lambda r: r["size_mb"])
+    summary = sorted(summary, key=lambda r: r["size_mb"])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    sizes = [r["size_mb"] for r in rows]
-    ax.plot(sizes, [100 * r["top5"] for r in rows], "s--", label="top-5", alpha=0.7)
-    ax.plot(sizes, [100 * r["top1"] for r in rows], "o-", label="top-1")
-    for r in rows:
+    sizes = [r["size_mb"] for r in summary]
+    for key, style, label in (("top5", "s--", "top-5"), ("top1", "o-", "top-1")):
+        line = ax.errorbar(sizes, [100 * r[key] for r in summary], yerr=[100 * r[f"{key}_sd"] for r in summary],
+                           fmt=style, capsize=3, label=f"{label} (mean ± sd)", alpha=0.8 if key == "top5" else 1)
+        for r in summary:
+            ax.plot([r["size_mb"]] * len(r["runs"]), [100 * run[key] for run in r["runs"]], ".",
+                    color=line[0].get_color(), alpha=0.5)
+    for r in summary:
         ax.annotate(f"{kind}={r['value']}", (r["size_mb"], 100 * r["top1"]), textcoords="offset points",
                     xytext=(4, -12), fontsize=8)
+    seeds = max(r["seeds"] for r in summary)
     ax.set_xlabel("model size (MB at 32 bits)")
     ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(title)
+    ax.set_title(f"{title} ({seeds} seed{'s' if seeds > 1 else ''})")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -182,76 +224,94 @@ def plot_figure3(rows: list[dict], kind: str, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def bypass_table(rows: list[dict]) -> str:
-    """Table 3 of the paper, with our numbers."""
+def bypass_table(summary: list[dict]) -> str:
+    """Table 3 of the paper, with our numbers: mean ± standard deviation over the seeds."""
     paper = {"none": (57.5, 80.3, 4.8), "simple": (60.4, 82.5, 4.8), "complex": (58.8, 82.0, 7.7)}
-    lines = ["| architecture | top-1 | top-5 | size (MB) | paper top-1 / top-5 / MB (ImageNet) |", "|---|---|---|---|---|"]
-    for r in rows:
+    lines = ["| architecture | seeds | top-1 | top-5 | size (MB) | paper top-1 / top-5 / MB (ImageNet) |",
+             "|---|---|---|---|---|---|"]
+    for r in summary:
         p = paper.get(r["value"])
         ref = f"{p[0]} / {p[1]} / {p[2]}" if p else ""
         name = "no bypass" if r["value"] == "none" else f"{r['value']} bypass"
-        lines.append(f"| SqueezeNet, {name} | {100 * r['top1']:.1f}% | {100 * r['top5']:.1f}% | "
-                     f"{r['size_mb']:.2f} | {ref} |")
+        lines.append(f"| SqueezeNet, {name} | {r['seeds']} | {100 * r['top1']:.1f} ± {100 * r['top1_sd']:.1f}% | "
+                     f"{100 * r['top5']:.1f} ± {100 * r['top5_sd']:.1f}% | {r['size_mb']:.2f} | {ref} |")
+    pairs = indistinguishable(summary)
+    if pairs:
+        lines.append("")
+        lines.append("Not distinguishable with these seeds (means closer than the sum of their standard deviations): "
+                     + "; ".join(f"{a} and {b}" for a, b in pairs) + ".")
     return "\n".join(lines)
 
 
 def run_sweep(kind: str, data: str, image_size: int, epochs: int, out, values=None, workers: int = 1,
-              batch_size: int = 64, seed: int = 0, version: str = "1_1", print_commands: bool = False,
+              batch_size: int = 64, seeds=(0,), version: str = "1_1", print_commands: bool = False,
               collect_only: bool = False, extra: list[str] | None = None, points: list[Point] | None = None,
               num_classes: int | None = None, progress: bool = True) -> list[dict]:
+    """Trains every (point, seed) not yet finished; -> the summary (one row per point, mean and sd
+    over seeds, each with its `runs`). results.csv keeps every seed."""
     out = Path(out)
     points = points if points is not None else make_points(kind, values, version)
+    seeds = [int(s) for s in seeds]
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must list distinct seeds, got {seeds}")
     extra = extra or []
-    commands = {p.name: train_command(p, data, image_size, epochs, batch_size, seed, out / "points" / p.name, extra)
-                for p in points}
+    jobs = [(p, seed) for p in points for seed in seeds]
+    commands = {(p.name, seed): train_command(p, data, image_size, epochs, batch_size, seed, run_folder(out, p, seed),
+                                              extra) for p, seed in jobs}
     if print_commands:
-        for p in points:
-            print(shlex.join(commands[p.name]))
+        for p, seed in jobs:
+            print(shlex.join(commands[p.name, seed]))
         return []
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps({"kind": kind, "data": data, "image_size": image_size, "epochs": epochs,
-                                                "batch_size": batch_size, "seed": seed,
+                                                "batch_size": batch_size, "seeds": seeds,
                                                 "points": [p.__dict__ for p in points]}, indent=1) + "\n")
-    todo = [p for p in points if finished_epochs(out / "points" / p.name) < epochs]
+    todo = [(p, seed) for p, seed in jobs if finished_epochs(run_folder(out, p, seed)) < epochs]
     if not collect_only and todo:
         threads = max(1, (os.cpu_count() or 2) // workers)
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers) as pool, \
-                tqdm(total=len(todo), desc=f"sweep {kind}", unit="point", disable=not progress) as bar:
-            futures = [pool.submit(run_point, commands[p.name], out / "points" / p.name, threads) for p in todo]
+                tqdm(total=len(todo), desc=f"sweep {kind}", unit="run", disable=not progress) as bar:
+            futures = [pool.submit(run_point, commands[p.name, seed], run_folder(out, p, seed), threads)
+                       for p, seed in todo]
             for future in futures:
                 future.result()
                 bar.update(1)
         if progress:
-            print(f"trained {len(todo)} point(s) in {time.perf_counter() - start:.0f}s; "
-                  f"{len(points) - len(todo)} already done")
-    classes = num_classes or _num_classes_of_runs(out, points)
-    rows = collect(points, out, classes)
+            print(f"trained {len(todo)} run(s) in {time.perf_counter() - start:.0f}s; "
+                  f"{len(jobs) - len(todo)} already done")
+    classes = num_classes or _num_classes_of_runs(out, jobs)
+    summary = summarise(collect(points, seeds, out, classes))
     if kind == "bypass":
-        (out / "bypass_table.md").write_text(bypass_table(rows) + "\n")
-    elif rows:
-        plot_figure3(rows, kind, out / "figure3.png", f"{kind} sweep on {Path(data).name} at {image_size}px, "
-                                                       f"{epochs} epochs")
-    return rows
+        (out / "bypass_table.md").write_text(bypass_table(summary) + "\n")
+    elif summary:
+        plot_figure3(summary, kind, out / "figure3.png", f"{kind} sweep on {Path(data).name} at {image_size}px, "
+                                                          f"{epochs} epochs")
+    return summary
 
 
-def _num_classes_of_runs(out: Path, points: list[Point]) -> int:
+def _num_classes_of_runs(out: Path, jobs) -> int:
     from .checkpoint import load_checkpoint
 
-    for p in points:
-        last = out / "points" / p.name / "last.npz"
+    for p, seed in jobs:
+        last = run_folder(out, p, seed) / "last.npz"
         if last.exists():
             return len(load_checkpoint(last)[2]["classes"])
     return 10
 
 
-def format_rows(rows: list[dict]) -> str:
-    lines = [f"{'point':<22} {'parameters':>11} {'MB':>7} {'top-1':>7} {'top-5':>7} {'train s':>8}"]
-    for r in rows:
-        lines.append(f"{r['point']:<22} {r['parameters']:>11,} {r['size_mb']:>7.2f} {100 * r['top1']:>6.1f}% "
-                     f"{100 * r['top5']:>6.1f}% {r['train_seconds']:>8.0f}")
+def format_rows(summary: list[dict]) -> str:
+    lines = [f"{'point':<22} {'parameters':>11} {'MB':>7} {'seeds':>5} {'top-1 (mean ± sd)':>18} "
+             f"{'top-5':>14} {'train s':>8}"]
+    for r in summary:
+        lines.append(f"{r['point']:<22} {r['parameters']:>11,} {r['size_mb']:>7.2f} {r['seeds']:>5} "
+                     f"{100 * r['top1']:>10.1f} ± {100 * r['top1_sd']:4.1f}% {100 * r['top5']:>6.1f} ± "
+                     f"{100 * r['top5_sd']:4.1f}% {r['train_seconds']:>8.0f}")
+    pairs = indistinguishable(summary)
+    if pairs:
+        lines.append("not distinguishable with these seeds: " + "; ".join(f"{a} / {b}" for a, b in pairs))
     return "\n".join(lines)
 
 
