@@ -79,3 +79,21 @@ def test_print_commands_for_a_cluster(capsys, tmp_path):
     assert len(lines) == 6 and all("tinysqueeze train --model squeezenet_meta" in line for line in lines)
     assert [line.split("--seed ")[1].split()[0] for line in lines] == ["0", "1", "2"] * 2
     assert '"pct_3x3": 0.25' in lines[0] and not (tmp_path / "points").exists()
+
+
+def test_the_cluster_recipe_of_docs_cluster_md_runs_one_array_task_and_gathers(tmp_path, capsys):
+    """docs/cluster.md: --print-commands, one line run as a Slurm array task would run it, --collect-only."""
+    import subprocess
+    out = tmp_path / "sr"
+    args = ["sweep", "sr", "--values", "0.25", "0.5", "--seeds", "0", "1", "--image-size", "32", "--epochs", "1",
+            "--batch-size", "16", "--synthetic-train", "32", "--synthetic-val", "20", "--out", str(out)]
+    assert main(args + ["--print-commands"]) == 0
+    jobs = tmp_path / "jobs.txt"
+    jobs.write_text(capsys.readouterr().out)
+    task = subprocess.run(["bash", "-c", 'line=$(sed -n "${SLURM_ARRAY_TASK_ID}p" "$1"); eval "$line"', "_", str(jobs)],
+                          env={**__import__("os").environ, "SLURM_ARRAY_TASK_ID": "2"}, capture_output=True, text=True)
+    assert task.returncode == 0, task.stderr[-500:]
+    assert (out / "points" / "sr-0.25-seed1" / "metrics.csv").is_file()         # line 2: point 1, seed 1
+    assert main(args + ["--collect-only"]) == 0
+    with open(out / "results.csv", newline="") as f:
+        assert [(r["point"], r["seed"]) for r in csv.DictReader(f)] == [("sr-0.25", "1")]
