@@ -1,0 +1,62 @@
+"""The seed tables of the README and lesson 11, from run folders.
+
+    python docs/experiments/seed_table.py LABEL=runs/a,runs/b,... [LABEL=...] [--copy docs/results/seeds]
+
+For each labelled group of runs (one `train` run folder per seed), prints a markdown row per run
+(seed, final validation top-1 and top-5, the lowest recall of any class, classes never predicted,
+classes that went silent in any epoch) and the group's mean, sample standard deviation and minimum
+of top-1. Per-class recall comes from evaluating each run's last.npz on its validation split.
+With --copy, each run's metrics.csv is copied there as <label>-seed<k>-metrics.csv.
+"""
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def evaluate(run: Path) -> dict:
+    result = subprocess.run([sys.executable, "-m", "tinysqueeze", "evaluate", "--checkpoint", str(run / "last.npz"),
+                             "--json", "--confusion", str(run / "last-confusion-val.png")],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def row_of(run: Path) -> dict:
+    with open(run / "metrics.csv", newline="") as f:
+        epochs = list(csv.DictReader(f))
+    config = json.loads((run / "config.json").read_text())
+    evaluation = evaluate(run)
+    return {"run": run, "seed": config["seed"], "epochs": len(epochs), "top1": float(epochs[-1]["val_top1"]),
+            "top5": float(epochs[-1]["val_top5"]), "min_recall": min(evaluation["recall"].values()),
+            "never_predicted": evaluation["never_predicted"],
+            "silent": max(int(e.get("silent_classes") or 0) for e in epochs),
+            "minutes": sum(float(e["seconds"]) for e in epochs) / 60}
+
+
+def main(argv):
+    copy_to = None
+    if "--copy" in argv:
+        copy_to = Path(argv[argv.index("--copy") + 1])
+        argv = argv[: argv.index("--copy")] + argv[argv.index("--copy") + 2:]
+        copy_to.mkdir(parents=True, exist_ok=True)
+    print("| runs | seed | top-1 | top-5 | lowest class recall | classes never predicted | silent classes | minutes |")
+    print("|---|---|---|---|---|---|---|---|")
+    for group in argv:
+        label, runs = group.split("=", 1)
+        rows = [row_of(Path(r)) for r in runs.split(",")]
+        for r in rows:
+            print(f"| {label} | {r['seed']} | {100 * r['top1']:.1f}% | {100 * r['top5']:.1f}% | "
+                  f"{100 * r['min_recall']:.0f}% | {len(r['never_predicted'])} | {r['silent']} | {r['minutes']:.1f} |")
+            if copy_to:
+                shutil.copy(r["run"] / "metrics.csv", copy_to / f"{label}-seed{r['seed']}-metrics.csv")
+        top1 = [100 * r["top1"] for r in rows]
+        spread = statistics.stdev(top1) if len(top1) > 1 else 0.0
+        print(f"| **{label}: {len(rows)} seed(s)** | | **{statistics.mean(top1):.1f} ± {spread:.1f}%** "
+              f"(min {min(top1):.1f}%) | | | | | |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
