@@ -3,8 +3,9 @@ import numpy as np
 
 from tinysqueeze import nn
 from tinysqueeze.cli import main
-from tinysqueeze.diagnose import dead_classes, final_relu, parametrised_layers, trace_steps
-from tinysqueeze.optim import SGD
+from tinysqueeze.diagnose import dead_classes, trace_steps
+from tinysqueeze.optim import SGD, named_layer_groups
+from tinysqueeze.train import final_relu
 
 
 class LinearThenReLU(nn.Module):
@@ -37,7 +38,7 @@ def test_update_ratio_and_live_classes_by_hand():
     np.testing.assert_array_equal(records[0].alive, [1.0, 1.0, 0.0])
     assert dead_classes(records) == [2]
     assert final_relu(model) is model.relu
-    assert [name for name, _ in parametrised_layers(model)] == ["fc"]
+    assert [name for name, _ in named_layer_groups(model)] == ["fc"]
 
 
 def test_diagnose_command_prints_the_trace_and_draws_it(tmp_path, capsys):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import nn
+from .optim import named_layer_groups
 from .train import final_relu
 
 
@@ -30,16 +31,6 @@ class StepRecord:
     loss: float
     update_ratio: dict = field(default_factory=dict)   # layer name -> ||dw|| / ||w||
     alive: np.ndarray | None = None                    # (C,) fraction of conv10 outputs > 0 per class
-
-
-def parametrised_layers(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
-    """[(layer name, [weight, bias])] for every module that owns parameters directly."""
-    layers = []
-    for name, module in model.named_modules():
-        own = [p for key, p in module._parameters.items() if p is not None]
-        if own:
-            layers.append((name, own))
-    return layers
 
 
 def layer_norms(layers) -> dict[str, float]:
@@ -53,7 +44,7 @@ def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) ->
     lr_at(step) -> learning rate, if the rate changes (warm-up); otherwise the optimiser's own.
     """
     loss_fn = nn.SoftmaxCrossEntropy()
-    layers = parametrised_layers(model)
+    layers = named_layer_groups(model)
     relu = final_relu(model)
     model.train()
     records = []
@@ -64,8 +55,9 @@ def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) ->
         norms = layer_norms(layers)
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
-        alive = None if relu is None else relu.cache.mean(axis=(0, 2, 3)) if relu.cache.ndim == 4 \
-            else relu.cache.mean(axis=0)
+        alive = None
+        if relu is not None:                        # relu.cache: where its input was > 0, (N, C, ...)
+            alive = relu.cache.mean(axis=tuple(k for k in range(relu.cache.ndim) if k != 1))   # (C,)
         model.backward(loss_fn.backward())
         optimizer.step()
         ratios = {}

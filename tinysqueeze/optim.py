@@ -72,16 +72,21 @@ class SGD:
             self.buffers[k] = np.array(value, dtype=self.params[k].data.dtype, copy=True)
 
 
+def named_layer_groups(model) -> list[tuple[str, list]]:
+    """[(layer name, [its weight, its bias])] for every module that owns parameters directly."""
+    groups = []
+    for name, module in model.named_modules():
+        own = [p for p in module._parameters.values() if p is not None]
+        if own:
+            groups.append((name, own))
+    return groups
+
+
 def layer_groups(model) -> list[list]:
     """The parameters of `model` grouped by the module that owns them: [[conv1.weight, conv1.bias], ...].
 
     A layer's weight and bias are one group, so LARS scales them together."""
-    groups = []
-    for _, module in model.named_modules():
-        own = [p for p in module._parameters.values() if p is not None]
-        if own:
-            groups.append(own)
-    return groups
+    return [params for _, params in named_layer_groups(model)]
 
 
 class LARS(SGD):
