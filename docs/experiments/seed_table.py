@@ -6,10 +6,11 @@ For each labelled group of runs (one `train` run folder per seed), prints a mark
 (seed, final validation top-1 and top-5, the lowest recall of any class, classes never predicted,
 classes that went silent in any epoch) and the group's mean, sample standard deviation and minimum
 of top-1. Per-class recall comes from evaluating each run's last.npz on its validation split.
-With --copy, each run's metrics.csv is copied there as <label>-seed<k>-metrics.csv.
+With --copy, each run's metrics.csv is copied there as <label, as a slug>-seed<k>-metrics.csv.
 """
 import csv
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -45,13 +46,14 @@ def main(argv):
     print("| runs | seed | top-1 | top-5 | lowest class recall | classes never predicted | silent classes | minutes |")
     print("|---|---|---|---|---|---|---|---|")
     for group in argv:
-        label, runs = group.split("=", 1)
+        label, runs = group.rsplit("=", 1)             # a label may hold "=", a path does not
+        slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
         rows = [row_of(Path(r)) for r in runs.split(",")]
         for r in rows:
             print(f"| {label} | {r['seed']} | {100 * r['top1']:.1f}% | {100 * r['top5']:.1f}% | "
                   f"{100 * r['min_recall']:.0f}% | {len(r['never_predicted'])} | {r['silent']} | {r['minutes']:.1f} |")
             if copy_to:
-                shutil.copy(r["run"] / "metrics.csv", copy_to / f"{label}-seed{r['seed']}-metrics.csv")
+                shutil.copy(r["run"] / "metrics.csv", copy_to / f"{slug}-seed{r['seed']}-metrics.csv")
         top1 = [100 * r["top1"] for r in rows]
         spread = statistics.stdev(top1) if len(top1) > 1 else 0.0
         print(f"| **{label}: {len(rows)} seed(s)** | | **{statistics.mean(top1):.1f} ± {spread:.1f}%** "
