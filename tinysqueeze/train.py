@@ -385,7 +385,7 @@ class Trainer:
         self.model.to(np.dtype(config.dtype))
         self.scores_pass_a_relu = final_relu(self.model) is not None     # where a class can die (lesson 11)
         skip_image_gradient(self.model)
-        if config.class_margin and hasattr(self.model, "start_classes_alive"):
+        if config.class_margin and hasattr(self.model, "start_classes_alive") and checkpoint is None:
             first_images, _ = next(self.train_loader.batches(0))
             self.model.start_classes_alive(first_images.astype(config.dtype), config.class_margin)
         self.optimizer = make_optimizer(config.optimizer, self.model, config.lr, config.momentum,

@@ -155,7 +155,7 @@ class SqueezeNet(nn.Module):
 
         Why: the features feeding conv10 come out of ReLUs, so they share a large positive mean, and
         one SGD step moves every output of a class up or down together by about lr * g * |mean|^2
-        (|mean|^2 is about 500 for v1.1 at 64 px). torchvision's start (conv10 ~ N(0, 0.01), zero
+        (|mean|^2 is about 500-600 for v1.1 at 64 px). torchvision's start (conv10 ~ N(0, 0.01), zero
         bias) leaves the class scores a fraction of that step from zero: a few unlucky steps push a
         class below zero on every image, its ReLU passes no gradient, and it is dead for good. A
         common offset costs nothing -- the softmax ignores adding one number to every logit -- so the
