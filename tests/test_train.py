@@ -547,14 +547,15 @@ def test_each_epoch_has_its_own_shuffle():
     np.testing.assert_array_equal(shuffle_test_loader().order(1), second)      # seeded
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, fix pending (issue 11): numpy's SeedSequence treats the "
-                   "entropy [seed, epoch] and [seed, epoch, 0] alike, so an epoch's shuffle and its first "
-                   "batch's crops and flips come from the same stream. Fixing it changes every run's batches, "
-                   "so it waits for the re-measurement of the published results.")
 def test_the_shuffle_is_drawn_apart_from_the_crops():
-    second = shuffle_test_loader().order(1)
-    crop_streams = [np.random.default_rng([3, 1, b]).permutation(40) for b in range(5)]
-    assert not any(np.array_equal(c, second) for c in crop_streams)
+    """numpy's SeedSequence pads entropy with zeros: [seed, epoch] and [seed, epoch, 0] are one stream.
+    The shuffle of an epoch must not be its first batch's crops and flips drawn again."""
+    loader = shuffle_test_loader()
+    for epoch in range(3):
+        shuffle_draws = loader.shuffle_rng(epoch).random(8)
+        for b in range(len(loader)):
+            assert not np.array_equal(loader.crop_rng(epoch, b).random(8), shuffle_draws)
+        assert not np.array_equal(loader.shuffle_rng(epoch).random(8), np.random.default_rng(3).random(8))
 
 
 def test_best_npz_survives_a_worse_epoch_after_a_resume(tmp_path, monkeypatch):

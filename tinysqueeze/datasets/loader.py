@@ -1,8 +1,10 @@
 """Batches for training and evaluation, prepared in a background thread.
 
 Every random choice is derived from (seed, epoch, batch index): the shuffle of an epoch from
-(seed, epoch), each batch's crops and flips from (seed, epoch, batch). So a run resumed at epoch k
-sees exactly the batches an uninterrupted run would, whatever the thread timing.
+(seed, epoch, SHUFFLE), each batch's crops and flips from (seed, epoch, batch, CROPS). So a run
+resumed at epoch k sees exactly the batches an uninterrupted run would, whatever the thread timing.
+The last word, a non-zero purpose tag, keeps the streams apart: numpy's SeedSequence pads its
+entropy with zeros, so (seed, epoch) and (seed, epoch, 0) would be one and the same stream.
 
 Training augmentation: a random image_size crop of the stored (slightly larger) image — or, when
 the stored image is no larger (32x32 downsampled ImageNet), a random crop of the image padded by
@@ -17,6 +19,8 @@ import threading
 import numpy as np
 
 from ..transforms import normalize
+
+SHUFFLE, CROPS = 1, 2      # purpose tags, the last word of each seed (never 0: see the docstring)
 
 
 class DataLoader:
@@ -43,7 +47,13 @@ class DataLoader:
     def order(self, epoch: int) -> np.ndarray:
         if not self.train:
             return np.arange(len(self.dataset))
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+        return self.shuffle_rng(epoch).permutation(len(self.dataset))
+
+    def shuffle_rng(self, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, SHUFFLE])
+
+    def crop_rng(self, epoch: int, batch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, batch, CROPS])
 
     def batch(self, indices: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Crops (random or centre), flips and normalises the images at `indices`."""
@@ -76,7 +86,7 @@ class DataLoader:
         order = self.order(epoch)
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            yield self.batch(idx, np.random.default_rng([self.seed, epoch, b]))
+            yield self.batch(idx, self.crop_rng(epoch, b))
 
     def epoch(self, epoch: int):
         """Like `batches`, but the next batch is prepared in a background thread meanwhile."""
