@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tinysqueeze.cli import main
-from tinysqueeze.io import save_weights
+from tinysqueeze.formats.weights import save_weights
 from tinysqueeze.models import squeezenet1_1
 
 

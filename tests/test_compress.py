@@ -4,15 +4,16 @@ import pytest
 
 from tinysqueeze import nn
 from tinysqueeze.cli import main
-from tinysqueeze.compress import (SharedWeights, canonical_codes, centroid_gradient, code_lengths, decode, encode,
-                                  kmeans_1d, low_rank, magnitude_mask, prune, quantize_weight, read_tsq)
+from tinysqueeze.compress import (SharedWeights, centroid_gradient, deep_compress, kmeans_1d, low_rank, magnitude_mask,
+                                  prune, quantize_weight, save_compressed)
 from tinysqueeze.compress.finetune import finetune_pruned, finetune_shared
-from tinysqueeze.compress.pipeline import compress_weights, save_compressed
+from tinysqueeze.formats.huffman import canonical_codes, code_lengths, decode, encode
+from tinysqueeze.formats.tsq import read_tsq
 from tinysqueeze.compress.prune import MaskedOptimizer
-from tinysqueeze.compress.tsq import dense_codes, sparse_entries
+from tinysqueeze.formats.tsq import dense_codes, sparse_entries
 from tinysqueeze.datasets import DataLoader, channel_stats, load_split
 from tinysqueeze.gradcheck import distinct_input, numeric_gradient, rel_error
-from tinysqueeze.io import load_weights
+from tinysqueeze.formats.weights import load_weights
 from tinysqueeze.models import squeezenet1_1
 from tinysqueeze.optim import SGD
 
@@ -165,9 +166,9 @@ def test_sparse_index_fillers():
 
 def test_tsq_round_trip_is_bit_identical_and_loads_everywhere(tmp_path):
     model = squeezenet1_1(num_classes=10, seed=3)
-    shared = compress_weights(model, 0.4, 5)
+    compressed = deep_compress(model, 0.4, 5)
     path = tmp_path / "m.tsq"
-    rows = save_compressed(path, model, shared, "squeezenet1_1", 0.4, 5)
+    rows = save_compressed(path, compressed, "squeezenet1_1")
     state, header = read_tsq(path)
     reference = model.state_dict()
     assert header["bits"] == 5 and set(state) == set(reference)
@@ -182,7 +183,7 @@ def test_tsq_round_trip_is_bit_identical_and_loads_everywhere(tmp_path):
 def test_corrupt_and_truncated_tsq_are_refused(tmp_path):
     model = squeezenet1_1(num_classes=10)
     path = tmp_path / "m.tsq"
-    save_compressed(path, model, compress_weights(model, 0.5, 4), "squeezenet1_1", 0.5, 4)
+    save_compressed(path, deep_compress(model, 0.5, 4), "squeezenet1_1")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x40
     (tmp_path / "flipped.tsq").write_bytes(bytes(data))
@@ -196,7 +197,7 @@ def test_squeezenet1_0_at_6_bits_fits_in_half_a_megabyte(tmp_path):
     from tinysqueeze.models import squeezenet1_0
     model = squeezenet1_0()
     path = tmp_path / "v10.tsq"
-    save_compressed(path, model, compress_weights(model, 0.33, 6), "squeezenet1_0", 0.33, 6)
+    save_compressed(path, deep_compress(model, 0.33, 6), "squeezenet1_0")
     assert path.stat().st_size < 500_000
 
 
@@ -225,7 +226,7 @@ def test_low_rank_refuses_a_rank_past_break_even():
 
 def test_cli_compress_prints_the_table(tmp_path, capsys):
     weights = tmp_path / "w.npz"
-    from tinysqueeze.io import save_weights
+    from tinysqueeze.formats.weights import save_weights
     save_weights(squeezenet1_1(num_classes=10), weights)
     out = tmp_path / "m.tsq"
     assert main(["compress", "--model", "squeezenet1_1", "--checkpoint", str(weights), "--density", "0.5",
@@ -269,7 +270,7 @@ def rewrite_header(path, change) -> bytes:
 def test_a_crafted_tsq_header_is_refused_clearly(tmp_path, change, says):
     model = squeezenet1_1(num_classes=10)
     path = tmp_path / "m.tsq"
-    save_compressed(path, model, compress_weights(model, 0.5, 4), "squeezenet1_1", 0.5, 4)
+    save_compressed(path, deep_compress(model, 0.5, 4), "squeezenet1_1")
     crafted = tmp_path / "crafted.tsq"
     crafted.write_bytes(rewrite_header(path, change))
     with pytest.raises(ValueError, match="bad .tsq header: .*(" + says + ")"):

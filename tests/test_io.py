@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinysqueeze.io import load_weights, save_weights
+from tinysqueeze.formats.weights import load_weights, save_weights
 from tinysqueeze.models import squeezenet1_1
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -5,7 +5,7 @@ import pytest
 from tinysqueeze import nn
 from tinysqueeze.models import (Fire, alexnet, fire_sizes_from_metaparameters, get_model, squeezenet1_0,
                                 squeezenet1_1, squeezenet_from_metaparameters)
-from tinysqueeze.models.checks import model_cases
+from tinysqueeze.gradcheck import model_cases
 from tinysqueeze.models.summary import table
 
 CASES = model_cases()

@@ -1,4 +1,5 @@
 """Optimisers, schedules, and the training loop end to end on a tiny synthetic set."""
+import contextlib
 import csv
 import json
 
@@ -6,11 +7,12 @@ import numpy as np
 import pytest
 
 from tinysqueeze import nn
-from tinysqueeze.checkpoint import load_checkpoint
+from tinysqueeze.formats.checkpoint import load_checkpoint
 from tinysqueeze.cli import main
-from tinysqueeze.io import load_weights
+from tinysqueeze.formats.weights import load_weights
 from tinysqueeze.optim import SGD, Adam, learning_rate
-from tinysqueeze.train import Trainer, TrainConfig, TrainingDiverged, topk_correct
+from tinysqueeze.evaluate import topk_correct
+from tinysqueeze.train import TrainConfig, TrainingDiverged, fit, prepare
 
 
 def param(values, grad):
@@ -67,7 +69,7 @@ def tiny_config(out, **kw):
 
 
 def test_a_run_writes_its_folder(tmp_path):
-    rows = Trainer(tiny_config(tmp_path / "run"), progress=False).run()
+    rows = fit(prepare(tiny_config(tmp_path / "run"), progress=False))
     assert [r["epoch"] for r in rows] == [1, 2]
     run = tmp_path / "run"
     for name in ("config.json", "metrics.csv", "curves.png", "last.npz", "best.npz"):
@@ -81,12 +83,12 @@ def test_a_run_writes_its_folder(tmp_path):
     assert set(state) == set(load_weights(run / "best.npz"))  # a checkpoint is a weights file too
     assert json.loads((run / "config.json").read_text())["image_size"] == 32
     with pytest.raises(ValueError, match="already holds a run"):
-        Trainer(tiny_config(run), progress=False)
+        prepare(tiny_config(run), progress=False)
     with pytest.raises(ValueError, match="choose one"):
-        Trainer(tiny_config(run), resume=True, overwrite=True, progress=False)
-    again = Trainer(tiny_config(run, epochs=1), overwrite=True, progress=False)
+        prepare(tiny_config(run), resume=True, overwrite=True, progress=False)
+    again = prepare(tiny_config(run, epochs=1), overwrite=True, progress=False)
     assert not (run / "last.npz").exists()  # the old run is gone only when asked
-    again.run()
+    fit(again)
     assert load_checkpoint(run / "last.npz")[2]["epoch"] == 0
 
 
@@ -95,15 +97,14 @@ def test_resume_continues_exactly(tmp_path, optimizer):
     """A 3-epoch run stopped inside epoch 2 and resumed with the same arguments ends bit for bit where
     the run that never stopped does. (Not a 1-epoch run extended to 2: the schedule depends on the
     total length, so that is another run, equal only by coincidence.)"""
-    straight = Trainer(tiny_config(tmp_path / "straight", epochs=3, optimizer=optimizer), progress=False)
-    straight.run()
-    stopped = Trainer(tiny_config(tmp_path / "stopped", epochs=3, optimizer=optimizer), progress=False)
-    stopped.train_epoch = _stop_after_first_epoch(stopped)
-    with pytest.raises(KeyboardInterrupt):
-        stopped.run()
-    resumed = Trainer(tiny_config(tmp_path / "stopped", epochs=3, optimizer=optimizer), resume=True, progress=False)
-    assert resumed.start_epoch == 1
-    resumed.run()
+    straight = prepare(tiny_config(tmp_path / "straight", epochs=3, optimizer=optimizer), progress=False)
+    fit(straight)
+    stopped = prepare(tiny_config(tmp_path / "stopped", epochs=3, optimizer=optimizer), progress=False)
+    with interrupted_at_epoch_2():
+        fit(stopped)
+    resumed = prepare(tiny_config(tmp_path / "stopped", epochs=3, optimizer=optimizer), resume=True, progress=False)
+    assert resumed.meta.epoch == 0
+    fit(resumed)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
@@ -112,7 +113,7 @@ def test_resume_continues_exactly(tmp_path, optimizer):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    Trainer(tiny_config(tmp_path / "run", epochs=1), progress=False).run()
+    fit(prepare(tiny_config(tmp_path / "run", epochs=1), progress=False))
     good = (tmp_path / "run" / "last.npz").read_bytes()
     original = nn.SoftmaxCrossEntropy.forward
     calls = {"n": 0}
@@ -122,9 +123,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         return float("nan") if calls["n"] > 1 else original(self, logits, labels)
 
     monkeypatch.setattr(nn.SoftmaxCrossEntropy, "forward", poisoned)
-    trainer = Trainer(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
+    trainer = prepare(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
     with pytest.raises(TrainingDiverged, match="the loss became nan at epoch 2, batch 2.*last good epoch"):
-        trainer.run()
+        fit(trainer)
     assert (tmp_path / "run" / "last.npz").read_bytes() == good
 
 
@@ -132,9 +133,9 @@ def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="optimizer must be one of"):
         tiny_config(tmp_path, optimizer="lbfgs")
     with pytest.raises(ValueError, match="image_size at least 32"):
-        Trainer(tiny_config(tmp_path, image_size=16), progress=False)
+        prepare(tiny_config(tmp_path, image_size=16), progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        Trainer(tiny_config(tmp_path / "nothing"), resume=True, progress=False)
+        prepare(tiny_config(tmp_path / "nothing"), resume=True, progress=False)
 
 
 def test_cli_train_evaluate_predict(tmp_path, capsys):
@@ -176,7 +177,8 @@ def default_recipe_model(x, seed=0):
     """squeezenet1_1 without dropout, started and optimised exactly as `train` does by default."""
     from tinysqueeze.models import squeezenet1_1
     from tinysqueeze.optim import make_optimizer
-    from tinysqueeze.train import RECIPES, skip_image_gradient
+    from tinysqueeze.models import skip_image_gradient
+    from tinysqueeze.train import RECIPES
     config = TrainConfig()
     recipe = RECIPES[config.optimizer]
     model = squeezenet1_1(num_classes=10, dropout=0.0, seed=seed)
@@ -229,7 +231,7 @@ def test_a_few_steps_move_every_parameter_and_lower_the_loss():
 def test_evaluate_is_the_same_whether_the_model_was_left_in_train_or_eval_mode():
     from tinysqueeze.datasets import ArrayDataset, DataLoader
     from tinysqueeze.models import squeezenet1_1
-    from tinysqueeze.train import evaluate
+    from tinysqueeze.evaluate import evaluate
     x_uint8 = np.random.default_rng(0).integers(0, 256, size=(20, 3, 36, 36), dtype=np.uint8)
     data = ArrayDataset(x_uint8, np.arange(20) % 4, ["a", "b", "c", "d"], "random")
     loader = DataLoader(data, 8, 32, False, (0.5,) * 3, (0.25,) * 3)
@@ -243,7 +245,7 @@ def test_evaluate_is_the_same_whether_the_model_was_left_in_train_or_eval_mode()
 
 def test_evaluate_reports_recall_per_class_and_silent_classes():
     from tinysqueeze.datasets import ArrayDataset, DataLoader
-    from tinysqueeze.train import evaluate
+    from tinysqueeze.evaluate import evaluate
 
     class FixedScores(nn.Module):
         """Scores, through a final ReLU as SqueezeNet's: class 0 for images 0-3, class 1 for images
@@ -293,7 +295,7 @@ def test_lars_moves_each_layer_by_lr_times_its_own_size():
 def healthy_then(tmp_path, kill_classes):
     """A tiny run in which `kill_classes` are dead from the start: their conv10 rows are zero and
     their bias -1, so their score is max(-1, 0) = 0 on every image and no gradient reaches them."""
-    trainer = Trainer(tiny_config(tmp_path / "run", epochs=2), progress=False)
+    trainer = prepare(tiny_config(tmp_path / "run", epochs=2), progress=False)
     conv10 = trainer.model.classifier[1]
     conv10.weight.data[kill_classes] = 0.0
     conv10.bias.data[kill_classes] = -1.0
@@ -304,20 +306,20 @@ def test_a_dead_network_stops_the_run_and_says_why(tmp_path):
     trainer = healthy_then(tmp_path, slice(None))
     with pytest.raises(TrainingDiverged, match=r"the network is dead: in epoch 1, every class score was exactly 0 "
                                                r"on all 48 training images.*ln\(10\) = 2.30259.*lower --lr"):
-        trainer.run()
+        fit(trainer)
     assert read_rows(tmp_path / "run")[0]["silent_classes"] == "10"       # the epoch's row is kept
 
 
 def test_dead_classes_are_named_and_the_run_goes_on(tmp_path, capsys):
     trainer = healthy_then(tmp_path, [2, 4])
-    trainer.run()
+    fit(trainer)
     err = capsys.readouterr().err
     assert "2 of 10 classes never scored above 0" in err and "triangle" in err and "ring" in err
     assert [r["silent_classes"] for r in read_rows(tmp_path / "run")] == ["2", "2"]
 
 
 def test_a_healthy_run_raises_no_alarm(tmp_path, capsys):
-    Trainer(tiny_config(tmp_path / "run", epochs=2), progress=False).run()
+    fit(prepare(tiny_config(tmp_path / "run", epochs=2), progress=False))
     assert "never scored above 0" not in capsys.readouterr().err
     assert [r["silent_classes"] for r in read_rows(tmp_path / "run")] == ["0", "0"]
 
@@ -331,11 +333,11 @@ def read_rows(run):
 
 def test_a_second_run_into_a_busy_folder_is_refused_naming_the_holder(tmp_path):
     import os
-    first = Trainer(tiny_config(tmp_path / "run", epochs=1), progress=False)
+    first = prepare(tiny_config(tmp_path / "run", epochs=1), progress=False)
     with pytest.raises(ValueError, match=rf"{tmp_path / 'run'} is in use by another training run \(PID {os.getpid()}\)"):
-        Trainer(tiny_config(tmp_path / "run", epochs=1), progress=False, overwrite=True)
-    first.run()                     # the lock goes with the run
-    Trainer(tiny_config(tmp_path / "run", epochs=1), progress=False, overwrite=True).run()
+        prepare(tiny_config(tmp_path / "run", epochs=1), progress=False, overwrite=True)
+    fit(first)                     # the lock goes with the run
+    fit(prepare(tiny_config(tmp_path / "run", epochs=1), progress=False, overwrite=True))
 
 
 def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
@@ -343,15 +345,15 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
     import sys
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from tinysqueeze.train import claim_run_folder; lock = claim_run_folder(Path(sys.argv[1])); "
+                               "from tinysqueeze.runs import claim_run_folder; lock = claim_run_folder(Path(sys.argv[1])); "
                                "print('locked', flush=True); time.sleep(60)", str(run)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(ValueError, match=f"PID {holder.pid}"):
-        Trainer(tiny_config(run, epochs=1), progress=False)
+        prepare(tiny_config(run, epochs=1), progress=False)
     holder.kill()
     holder.wait()
     assert (run / ".lock").read_text().strip() == str(holder.pid)      # the stale lock file is still there
-    Trainer(tiny_config(run, epochs=1), progress=False).run()          # ... and taken over
+    fit(prepare(tiny_config(run, epochs=1), progress=False))          # ... and taken over
 
 
 def test_an_unusable_out_is_refused_before_any_data_is_loaded(tmp_path, monkeypatch):
@@ -359,9 +361,9 @@ def test_an_unusable_out_is_refused_before_any_data_is_loaded(tmp_path, monkeypa
     monkeypatch.setattr(train_module, "load_split", lambda *a, **k: pytest.fail("data loaded first"))
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(ValueError, match="is a file, not a folder"):
-        Trainer(tiny_config(tmp_path / "a-file"), progress=False)
+        prepare(tiny_config(tmp_path / "a-file"), progress=False)
     with pytest.raises(ValueError, match="cannot be written"):
-        Trainer(tiny_config(tmp_path / "a-file" / "run"), progress=False)
+        prepare(tiny_config(tmp_path / "a-file" / "run"), progress=False)
 
 
 def test_orphaned_temporary_files_are_cleaned(tmp_path):
@@ -369,7 +371,7 @@ def test_orphaned_temporary_files_are_cleaned(tmp_path):
     run.mkdir()
     for name in ("last.npz.tmp", "metrics.csv.tmp", "curves.tmp.png"):
         (run / name).write_text("half written")
-    Trainer(tiny_config(run, epochs=1), progress=False).run()
+    fit(prepare(tiny_config(run, epochs=1), progress=False))
     assert sorted(p.name for p in run.iterdir()) == [".lock", "best.npz", "config.json", "curves.png", "last.npz",
                                                       "metrics.csv"]
 
@@ -379,10 +381,10 @@ def test_a_kill_while_an_epoch_is_written_loses_nothing(tmp_path, monkeypatch, k
     """Killed in epoch 2 while metrics.csv or curves.png was being written: resuming runs epoch 2
     again, keeps one row per epoch, and ends equal to a run never killed. (When last.npz was written
     first, such a kill resumed at epoch 3 and epoch 2's row was gone for good.)"""
-    import tinysqueeze.train as train_module
-    straight = Trainer(tiny_config(tmp_path / "straight", epochs=3), progress=False)
-    straight.run()
-    real = getattr(train_module, killed_in)
+    import tinysqueeze.runs as runs_module
+    straight = prepare(tiny_config(tmp_path / "straight", epochs=3), progress=False)
+    fit(straight)
+    real = getattr(runs_module, killed_in)
     calls = {"n": 0}
 
     def killed_at_epoch_2(*args, **kwargs):
@@ -391,13 +393,13 @@ def test_a_kill_while_an_epoch_is_written_loses_nothing(tmp_path, monkeypatch, k
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, killed_in, killed_at_epoch_2)
+    monkeypatch.setattr(runs_module, killed_in, killed_at_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(tiny_config(tmp_path / "killed", epochs=3), progress=False).run()
-    monkeypatch.setattr(train_module, killed_in, real)
-    resumed = Trainer(tiny_config(tmp_path / "killed", epochs=3), resume=True, progress=False)
-    assert resumed.start_epoch == 1
-    resumed.run()
+        fit(prepare(tiny_config(tmp_path / "killed", epochs=3), progress=False))
+    monkeypatch.setattr(runs_module, killed_in, real)
+    resumed = prepare(tiny_config(tmp_path / "killed", epochs=3), resume=True, progress=False)
+    assert resumed.meta.epoch == 0
+    fit(resumed)
     assert [r["epoch"] for r in read_rows(tmp_path / "killed")] == ["1", "2", "3"]
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -448,16 +450,16 @@ def test_damaged_checkpoints_give_one_clean_error_in_every_command(tmp_path, cap
 
 
 def test_resume_from_a_damaged_last_npz_says_so_and_offers_best(tmp_path):
-    Trainer(tiny_config(tmp_path / "run", epochs=1), progress=False).run()
+    fit(prepare(tiny_config(tmp_path / "run", epochs=1), progress=False))
     last = tmp_path / "run" / "last.npz"
     last.write_bytes(last.read_bytes()[:300])
     with pytest.raises(ValueError, match=r"last.npz is damaged.*best.npz \(epoch 1\) is readable: .*cp "):
-        Trainer(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
+        prepare(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
     import shutil
     shutil.copy(tmp_path / "run" / "best.npz", last)                    # what the message offers
-    resumed = Trainer(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
-    assert resumed.start_epoch == 1
-    resumed.run()
+    resumed = prepare(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
+    assert resumed.meta.epoch == 0
+    fit(resumed)
 
 
 def test_resume_refuses_changed_settings_and_allows_more_epochs(tmp_path, capsys):
@@ -480,10 +482,10 @@ def test_resume_refuses_changed_settings_and_allows_more_epochs(tmp_path, capsys
 def test_interrupting_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, capsys, monkeypatch):
     import tinysqueeze.train as train_module
 
-    def interrupted(self, epoch):
+    def interrupted(run, epoch):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", interrupted)
+    monkeypatch.setattr(train_module, "train_epoch", interrupted)
     assert main(["train", "--image-size", "32", "--epochs", "1", "--synthetic-train", "64", "--synthetic-val", "16",
                  "--out", str(tmp_path / "run"), "--quiet"]) == 130
     assert "interrupted before the first epoch finished: nothing to resume" in capsys.readouterr().err
@@ -516,9 +518,9 @@ def test_evaluate_json_is_json_even_with_a_nan_loss_or_an_unwritable_png(tmp_pat
     assert main(["train", "--image-size", "32", "--epochs", "1", "--batch-size", "16", "--synthetic-train", "32",
                  "--synthetic-val", "16", "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
-    import tinysqueeze.train as train_module
-    real = train_module.evaluate
-    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: dict(real(*a, **k), loss=float("nan")))
+    import tinysqueeze.evaluate as evaluate_module
+    real = evaluate_module.evaluate
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **k: dict(real(*a, **k), loss=float("nan")))
     (tmp_path / "blocked").write_text("a file where a folder should be")
     assert main(["evaluate", "--checkpoint", str(out / "best.npz"), "--json",
                  "--confusion", str(tmp_path / "blocked" / "c.png")]) == 0
@@ -567,8 +569,8 @@ def test_best_npz_survives_a_worse_epoch_after_a_resume(tmp_path, monkeypatch):
         return dict(real(*args, **kwargs), top1=next(scores))
 
     monkeypatch.setattr(train_module, "evaluate", scripted)
-    Trainer(tiny_config(tmp_path / "run", epochs=1), progress=False).run()
-    Trainer(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False).run()
+    fit(prepare(tiny_config(tmp_path / "run", epochs=1), progress=False))
+    fit(prepare(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False))
     assert load_checkpoint(tmp_path / "run" / "best.npz")[2]["epoch"] == 0      # still epoch 1's
     assert load_checkpoint(tmp_path / "run" / "last.npz")[2]["best_top1"] == 0.6
 
@@ -578,27 +580,34 @@ def test_resume_is_exact_for_alexnet_and_its_two_dropouts(tmp_path):
     back by module name (a state keyed by class would give both the same generator)."""
     config = dict(model="alexnet", optimizer="sgd", image_size=64, batch_size=10, synthetic_train=20, synthetic_val=10,
                   warmup_epochs=0.5)
-    straight = Trainer(tiny_config(tmp_path / "straight", epochs=2, **config), progress=False)
-    straight.run()
-    partial = Trainer(tiny_config(tmp_path / "stopped", epochs=2, **config), progress=False)
-    partial.train_epoch = _stop_after_first_epoch(partial)
-    with pytest.raises(KeyboardInterrupt):
-        partial.run()
-    resumed = Trainer(tiny_config(tmp_path / "stopped", epochs=2, **config), resume=True, progress=False)
-    assert resumed.start_epoch == 1
-    resumed.run()
+    straight = prepare(tiny_config(tmp_path / "straight", epochs=2, **config), progress=False)
+    fit(straight)
+    partial = prepare(tiny_config(tmp_path / "stopped", epochs=2, **config), progress=False)
+    with interrupted_at_epoch_2():
+        fit(partial)
+    resumed = prepare(tiny_config(tmp_path / "stopped", epochs=2, **config), resume=True, progress=False)
+    assert resumed.meta.epoch == 0
+    fit(resumed)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def _stop_after_first_epoch(trainer):
-    real = trainer.train_epoch
+@contextlib.contextmanager
+def interrupted_at_epoch_2():
+    """Inside it, a run stops with a KeyboardInterrupt (as by Ctrl-C) when its epoch 2 begins."""
+    import tinysqueeze.train as train_module
+    real = train_module.train_epoch
 
-    def train_epoch(epoch):
+    def train_epoch(run, epoch):
         if epoch == 1:
             raise KeyboardInterrupt
-        return real(epoch)
-    return train_epoch
+        return real(run, epoch)
+    train_module.train_epoch = train_epoch
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        train_module.train_epoch = real
 
 
 def test_the_liveness_check_applies_only_where_scores_pass_a_relu():
@@ -606,7 +615,7 @@ def test_the_liveness_check_applies_only_where_scores_pass_a_relu():
     AlexNet's come straight out of a Linear layer: all-negative scores are normal there, and must
     neither warn nor stop a run."""
     from tinysqueeze.models import alexnet, squeezenet1_1
-    from tinysqueeze.train import final_relu
+    from tinysqueeze.evaluate import final_relu
     squeeze = squeezenet1_1(num_classes=3)
     assert final_relu(squeeze) is squeeze.classifier[2]
     assert final_relu(alexnet(num_classes=3)) is None
@@ -614,7 +623,7 @@ def test_the_liveness_check_applies_only_where_scores_pass_a_relu():
 
 def test_evaluate_reports_no_silent_classes_for_a_model_without_a_final_relu():
     from tinysqueeze.datasets import ArrayDataset, DataLoader
-    from tinysqueeze.train import evaluate
+    from tinysqueeze.evaluate import evaluate
 
     class NegativeScores(nn.Module):
         def forward(self, x):

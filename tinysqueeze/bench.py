@@ -14,6 +14,7 @@ Benchmarks print figures; nothing here asserts a timing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -92,72 +93,92 @@ def instrument(model):
     return totals, per_layer
 
 
-def measure_ours(model_name: str, size: int, batch: int, repeats: int) -> dict:
-    from . import nn
-    from .models import get_model
-    from .models.summary import table
-    from .nn import conv as conv_module
+def first_call_times() -> dict:
+    """How long the first call of a Numba kernel takes in a fresh process (cache load or compile)."""
     from .nn import kernels
-    from .optim import SGD
-    from .train import skip_image_gradient
 
-    baseline = current_rss_mb()
-    first_call = {}
     x_small = np.random.default_rng(0).standard_normal((1, 2, 9, 9)).astype(np.float32)
+    times = {}
     for name, call in [("im2col", lambda: kernels.im2col(x_small, 3, 3, 1, 1, 9, 9)),
                        ("maxpool_forward", lambda: kernels.maxpool_forward(x_small, 3, 3, 2, 0, 4, 4))]:
         start = time.perf_counter()
         call()
-        first_call[name] = time.perf_counter() - start
+        times[name] = time.perf_counter() - start
+    return times
 
-    model = get_model(model_name, num_classes=1000)
-    macs = sum(r.macs for r in table(model, size))
-    skip_image_gradient(model)  # as in training (and in PyTorch, where the input needs no gradient)
-    model.train()
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
-    y = rng.integers(0, 1000, batch)
+
+@contextlib.contextmanager
+def timed_kernels(module, names=("im2col", "col2im")):
+    """Within it, calls of `module`'s functions `names` are timed into the dict it yields; the
+    originals are put back on the way out."""
+    spent: dict = defaultdict(float)
+    originals = {name: getattr(module, name) for name in names}
+
+    def timer(name, original):
+        def timed(*args):
+            start = time.perf_counter()
+            out = original(*args)
+            spent[name] += time.perf_counter() - start
+            return out
+        return timed
+    for name, original in originals.items():
+        setattr(module, name, timer(name, original))
+    try:
+        yield spent
+    finally:
+        for name, original in originals.items():
+            setattr(module, name, original)
+
+
+def training_step(model, x, y):
+    """-> a function doing one training step (SGD, the paper's settings) on the batch (x, y)."""
+    from . import nn
+    from .optim import SGD
+
     loss_fn = nn.SoftmaxCrossEntropy()
     optimizer = SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)
 
-    def train_step():
+    def step():
         optimizer.zero_grad()
         loss_fn(model(x), y)
         model.backward(loss_fn.backward())
         optimizer.step()
+    return step
 
-    step = median_time(train_step, repeats, 2)
-    peak = peak_rss_mb() - baseline
-    model.eval()
-    infer = median_time(lambda: model(x), repeats, 1)
-    model.train()
 
-    # one instrumented step: per layer type and per layer, plus im2col / col2im inside the convs
+def instrumented_step(model, x, y) -> dict:
+    """One training step with every leaf module's forward and backward timed, and im2col / col2im."""
+    from . import nn
+    from .nn import conv as conv_module
+    from .optim import SGD
+
     totals, per_layer = instrument(model)
-    kernel_time: dict = defaultdict(float)
-    for name in ("im2col", "col2im"):
-        original = getattr(conv_module, name)
+    loss_fn = nn.SoftmaxCrossEntropy()
+    optimizer = SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)
+    with timed_kernels(conv_module) as kernel_time:
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        logits = model(x)
+        forward_end = time.perf_counter()
+        loss_fn(logits, y)
+        d = loss_fn.backward()
+        loss_time = time.perf_counter() - forward_end
+        model.backward(d)
+        backward_end = time.perf_counter()
+        optimizer.step()
+        optim_time = time.perf_counter() - backward_end
+        instrumented = time.perf_counter() - start
+    return {"by_type": {f"{k[0]}|{k[1]}": v for k, v in totals.items()},
+            "by_layer": {f"{k[0]}|{k[1]}": v for k, v in per_layer.items()},
+            "kernels": dict(kernel_time), "loss_s": loss_time, "optim_s": optim_time, "instrumented_s": instrumented}
 
-        def timed(*args, _orig=original, _name=name):
-            start = time.perf_counter()
-            out = _orig(*args)
-            kernel_time[_name] += time.perf_counter() - start
-            return out
-        setattr(conv_module, name, timed)
-    start = time.perf_counter()
-    optimizer.zero_grad()
-    logits = model(x)
-    forward_end = time.perf_counter()
-    loss_fn(logits, y)
-    d = loss_fn.backward()
-    loss_time = time.perf_counter() - forward_end
-    model.backward(d)
-    backward_end = time.perf_counter()
-    optimizer.step()
-    optim_time = time.perf_counter() - backward_end
-    instrumented = time.perf_counter() - start
 
-    # the NumPy twins at the largest im2col and max-pool of this network
+def twin_timings(model, rng) -> dict:
+    """The Numba kernels against their NumPy twins at the network's largest im2col and max-pool
+    (read from the layers' forward caches, so after a step): name -> (numba s, numpy s)."""
+    from . import nn
+    from .nn import kernels
+
     twins = {}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and not m.is_pointwise]
     big_conv = max(convs, key=lambda m: np.prod(m.cache[1].shape))
@@ -176,50 +197,41 @@ def measure_ours(model_name: str, size: int, batch: int, repeats: int) -> dict:
     pargs = (px, 3, 3, pool.stride, pool.padding, pho, pwo)
     twins[f"maxpool {px.shape}"] = (median_time(lambda: kernels.maxpool_forward_numba(*pargs), 3, 1),
                                     median_time(lambda: kernels.maxpool_forward_numpy(*pargs), 3, 1))
-    return {
-        "model": model_name, "size": size, "batch": batch, "step_s": step, "train_img_s": batch / step,
-        "infer_s": infer, "infer_img_s": batch / infer, "peak_mb": peak, "macs": macs,
-        "train_gflops": 2 * macs * 3 * batch / step / 1e9,
-        "by_type": {f"{k[0]}|{k[1]}": v for k, v in totals.items()},
-        "by_layer": {f"{k[0]}|{k[1]}": v for k, v in per_layer.items()},
-        "kernels": dict(kernel_time), "loss_s": loss_time, "optim_s": optim_time, "instrumented_s": instrumented,
-        "twins": twins, "first_call": first_call,
-    }
+    return twins
+
+
+def measure_ours(model_name: str, size: int, batch: int, repeats: int) -> dict:
+    """tinysqueeze's figures for one configuration (run in a fresh process: see run_in_subprocess)."""
+    from .models import get_model, skip_image_gradient
+    from .models.summary import table
+
+    baseline = current_rss_mb()
+    first_call = first_call_times()
+    model = get_model(model_name, num_classes=1000)
+    macs = sum(r.macs for r in table(model, size))
+    skip_image_gradient(model)  # as in training (and in PyTorch, where the input needs no gradient)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    y = rng.integers(0, 1000, batch)
+    step = median_time(training_step(model.train(), x, y), repeats, 2)
+    peak = peak_rss_mb() - baseline
+    infer = median_time(lambda: model.eval()(x), repeats, 1)
+    return {"model": model_name, "size": size, "batch": batch, "step_s": step, "train_img_s": batch / step,
+            "infer_s": infer, "infer_img_s": batch / infer, "peak_mb": peak, "macs": macs,
+            "train_gflops": 2 * macs * 3 * batch / step / 1e9, **instrumented_step(model.train(), x, y),
+            "twins": twin_timings(model, rng), "first_call": first_call}
 
 
 # ------------------------------------------------------------------------ PyTorch, one config
-TORCH_MODEL = '''
-import torch
-from torch import nn
-class Fire(nn.Module):
-    def __init__(s, i, q, e1, e3):
-        super().__init__()
-        s.squeeze = nn.Conv2d(i, q, 1); s.expand1x1 = nn.Conv2d(q, e1, 1); s.expand3x3 = nn.Conv2d(q, e3, 3, padding=1)
-    def forward(s, x):
-        x = torch.relu(s.squeeze(x))
-        return torch.cat([torch.relu(s.expand1x1(x)), torch.relu(s.expand3x3(x))], 1)
-def build(version):
-    P = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)
-    if version == "squeezenet1_0":
-        f = [nn.Conv2d(3, 96, 7, stride=2), nn.ReLU(), P(), Fire(96, 16, 64, 64), Fire(128, 16, 64, 64),
-             Fire(128, 32, 128, 128), P(), Fire(256, 32, 128, 128), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
-             Fire(384, 64, 256, 256), P(), Fire(512, 64, 256, 256)]
-    else:
-        f = [nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(), P(), Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), P(),
-             Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), P(), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
-             Fire(384, 64, 256, 256), Fire(512, 64, 256, 256)]
-    return nn.Sequential(*f, nn.Dropout(0.5), nn.Conv2d(512, 1000, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-'''
-
-
 def measure_torch(model_name: str, size: int, batch: int, repeats: int) -> dict:
+    """PyTorch's figures for the same configuration, on torch_reference's SqueezeNet (2 threads)."""
     import torch
+
+    from .torch_reference import squeezenet
 
     torch.set_num_threads(2)
     baseline = current_rss_mb()
-    namespace: dict = {}
-    exec(TORCH_MODEL, namespace)
-    model = namespace["build"](model_name).train()
+    model = squeezenet(model_name).train()
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(0, 1000, (batch,))
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import nn
+from .evaluate import final_relu
 from .optim import named_layer_groups
-from .train import final_relu
 
 
 @dataclass
@@ -85,10 +85,9 @@ def chosen_layers(records: list[StepRecord]) -> list[str]:
 
 def plot_trace(traces: dict[str, list[StepRecord]], path, title: str = "") -> None:
     """One row per trace: update ratios of first / middle / last layer, and per-class liveness."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import pyplot
 
+    plt = pyplot()
     fig, axes = plt.subplots(len(traces), 2, figsize=(11, 3.2 * len(traces)), squeeze=False)
     for (label, records), (ax_ratio, ax_alive) in zip(traces.items(), axes):
         steps = [r.step for r in records]
@@ -115,11 +114,11 @@ def trace_recipe(config, steps: int, progress: bool = False) -> tuple[list[StepR
     """The first `steps` optimiser steps of the run `config` (a TrainConfig) describes: same data,
     model, start and optimiser as `train`, with its warm-up. -> (records, class names)"""
     from .optim import learning_rate
-    from .train import Trainer
+    from .train import prepare
 
-    trainer = Trainer(config, progress=progress, claim_folder=False)   # reads data, writes nothing
-    loader = trainer.train_loader
-    warmup = int(round(config.warmup_epochs * len(loader)))
+    run = prepare(config, progress=progress, claim_folder=False)   # reads data, writes nothing
+    loader = run.train_loader
+    total_steps, warmup = config.epochs * len(loader), int(round(config.warmup_epochs * len(loader)))
 
     def batches():
         epoch = 0
@@ -127,9 +126,9 @@ def trace_recipe(config, steps: int, progress: bool = False) -> tuple[list[StepR
             yield from loader.batches(epoch)
             epoch += 1
 
-    records = trace_steps(trainer.model, trainer.optimizer, batches(), steps,
-                          lambda step: learning_rate(step, trainer.total_steps, config.lr, warmup, config.schedule))
-    return records, trainer.class_names
+    records = trace_steps(run.model, run.optimizer, batches(), steps,
+                          lambda step: learning_rate(step, total_steps, config.lr, warmup, config.schedule))
+    return records, run.meta.class_names
 
 
 def format_trace(records: list[StepRecord], every: int, names: list[str]) -> str:

@@ -15,6 +15,9 @@ noise into a large ratio). Choose inputs where f is differentiable: `distinct_in
 distinct values away from 0, so no max-pool window has a tie and nothing sits at ReLU's kink.
 
 Usable on your own layer: `gradcheck(MyLayer(), distinct_input((2, 3, 5, 5)))`.
+
+The cases `python -m tinysqueeze gradcheck` runs: `layer_cases` (every layer of nn) and `model_cases`
+(the Fire module and whole small SqueezeNets); `run_cases` prints their table.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from . import nn
+from .models import Fire, squeezenet_from_metaparameters
 
 TOLERANCE = 1e-6
 
@@ -183,3 +187,78 @@ def layer_cases() -> list[Case]:
                                             nn.Linear(12, 4, rng=np.random.default_rng(6))),
                       (2, 2, 4, 4)))
     return cases
+
+
+# ---------------------------------------------------------------------------- Fire and whole networks
+NETWORK_TOLERANCE = 1e-5
+
+
+def tiny_squeezenet(version="1_1", bypass=None, num_classes=5, seed=0):
+    """A point of the design space small enough to gradient-check: e_i = 4, 4, 8, 8, ..., sr = 0.5."""
+    return squeezenet_from_metaparameters(base_e=4, incr_e=4, pct_3x3=0.5, freq=2, sr=0.5, bypass=bypass,
+                                          num_classes=num_classes, seed=seed, version=version)
+
+
+def with_nonzero_biases(model, seed=0):
+    """Sets every bias to a random value with |b| in [0.05, 0.2].
+
+    torchvision's initialisation zeroes the biases. Then a position where every input channel is
+    zero (all ReLUs below it off) has a pre-activation of exactly 0: ReLU's kink, where no
+    derivative exists and finite differences disagree with any backward. Non-zero biases move the
+    check away from it.
+    """
+    rng = np.random.default_rng(seed)
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            p.data = (rng.uniform(0.05, 0.2, p.data.shape) * rng.choice([-1, 1], p.data.shape)).astype(p.data.dtype)
+    return model
+
+
+def model_cases() -> list[Case]:
+    rng = np.random.default_rng
+    cases = [
+        Case("Fire", "4 -> s3, e1x1 2, e3x3 3, 5x6", lambda: Fire(4, 3, 2, 3, rng=rng(0)), (2, 4, 5, 6)),
+        Case("Fire", "simple bypass 5 -> 5, 4x4", lambda: Fire(5, 2, 3, 2, bypass="simple", rng=rng(1)), (2, 5, 4, 4)),
+        Case("Fire", "complex bypass 3 -> 6, N=1 5x5", lambda: Fire(3, 2, 4, 2, bypass="complex", rng=rng(2)), (1, 3, 5, 5)),
+    ]
+    # Whole networks: 8 random entries of the input and of every parameter array, and a looser bound
+    # (NETWORK_TOLERANCE) since rounding noise of ~60 stacked layers adds up.
+    for version, bypass, batch in [("1_1", None, 2), ("1_0", "simple", 1), ("1_1", "complex", 2)]:
+        cases.append(Case("SqueezeNet", f"v{version} tiny, bypass={bypass}, N={batch} 35x35, dropout on",
+                          lambda v=version, b=bypass: with_nonzero_biases(tiny_squeezenet(v, b)),
+                          (batch, 3, 35, 35), max_entries=8, tolerance=NETWORK_TOLERANCE))
+    return cases
+
+
+def all_cases(layers_only: bool = False, only: str | None = None) -> list[Case]:
+    """The cases of the `gradcheck` command; `only` keeps those whose layer name contains it."""
+    cases = layer_cases() + ([] if layers_only else model_cases())
+    if only:
+        cases = [c for c in cases if only.lower() in c.layer.lower()]
+        if not cases:
+            raise ValueError(f"no gradient-check case matches --only {only!r}")
+    return cases
+
+
+def run_cases(cases: list[Case], verbose: bool = False) -> int:
+    """Runs the cases, printing one line each (and every array's error when asked or failing);
+    -> the number that failed."""
+    print(f"{'layer':<20} {'configuration':<50} {'dx':>8} {'params':>7} {'worst param (name)':<42} result")
+    failures = 0
+    for case in cases:
+        errors = case.run()
+        inputs = {k: v for k, v in errors.items() if k.startswith("x")}
+        params = {k: v for k, v in errors.items() if not k.startswith("x")}
+        ok = max(errors.values()) < case.tolerance
+        failures += not ok
+        worst = max(params, key=params.get) if params else None
+        worst_text = f"{params[worst]:.1e} ({worst})" if worst else "-"
+        print(f"{case.layer:<20} {case.config:<50} {max(inputs.values()):>8.1e} {len(params):>7} "
+              f"{worst_text:<42} {'pass' if ok else 'FAIL'}")
+        if verbose or not ok:
+            for name, err in errors.items():
+                print(f"{'':<22}d{name}: {err:.2e}")
+    print(f"\n{len(cases) - failures} passed, {failures} failed "
+          f"(relative error, float64, centred differences; tolerance {TOLERANCE:.0e} per layer, "
+          f"{NETWORK_TOLERANCE:.0e} for whole networks)")
+    return failures

@@ -12,10 +12,8 @@ import numpy as np
 
 
 def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    from .plots import pyplot
+    return pyplot()
 
 
 def class_montage(images: np.ndarray, labels: np.ndarray, names: list[str], path, per_class: int = 5) -> Path:

@@ -1,12 +1,12 @@
-"""Classify image files with a model and weights: top-k classes with their probabilities."""
+"""Classify image files with a model: top-k classes with their probabilities (runs.load_model
+builds the model from any weights file)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from .io import load_weights, strip_module_prefix
-from .models import get_model
+from .datasets import stored_size
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_image
 
 
@@ -23,20 +23,6 @@ def read_class_names(path) -> list[str]:
     return [ln.split("\t", 1)[1] if "\t" in ln else ln for ln in lines]
 
 
-def num_classes_of(state: dict) -> int:
-    """The number of classes a state_dict was trained for: the rows of its last weight."""
-    last = [k for k in state if k.endswith("weight")][-1]
-    return int(state[last].shape[0])
-
-
-def load_model(model_name: str, weights_path) -> object:
-    """Builds `model_name` sized to the weights' class count and loads the weights into it."""
-    state = strip_module_prefix(load_weights(weights_path))
-    model = get_model(model_name, num_classes=num_classes_of(state))
-    model.load_state_dict(state)
-    return model.eval()
-
-
 def predict_files(model, paths, crop=224, resize=None, mean=IMAGENET_MEAN, std=IMAGENET_STD, topk=5):
     """-> for each path, a list of (class index, probability), most probable first.
 
@@ -47,3 +33,21 @@ def predict_files(model, paths, crop=224, resize=None, mean=IMAGENET_MEAN, std=I
     probs = softmax(model.eval()(batch).astype(np.float64))                      # (N, K)
     top = np.argsort(-probs, axis=1)[:, :topk]
     return [[(int(c), float(probs[i, c])) for c in row] for i, row in enumerate(top)]
+
+
+def preprocessing(meta=None, image_size: int = 224) -> dict:
+    """predict_files' keyword arguments: a training run's own crop, resize and statistics (meta: a
+    runs.RunMeta), or ImageNet's at `image_size` for weights without a run."""
+    if meta is None:
+        return dict(crop=image_size)
+    return dict(crop=meta.image_size, resize=stored_size(meta.image_size), mean=meta.mean, std=meta.std)
+
+
+def format_predictions(paths, results, names=None) -> str:
+    """Each path, then its top classes: rank, probability, name (or "class k" without names)."""
+    lines = []
+    for path, top in zip(paths, results):
+        lines.append(str(path))
+        for rank, (cls, prob) in enumerate(top, 1):
+            lines.append(f"  {rank}. {prob * 100:6.2f}%  {names[cls] if names else f'class {cls}'}")
+    return "\n".join(lines)

@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .formats.checkpoint import load_checkpoint
 from .models import get_model
+from .runs import read_metrics
 
 KINDS = ("sr", "pct3x3", "bypass", "custom")
 DEFAULT_VALUES = {
@@ -119,11 +121,7 @@ def train_command(point: Point, data: str, image_size: int, epochs: int, batch_s
 
 
 def finished_epochs(run: Path) -> int:
-    metrics = run / "metrics.csv"
-    if not metrics.is_file():
-        return 0
-    with open(metrics, newline="") as f:
-        return len(list(csv.DictReader(f)))
+    return len(read_metrics(run / "metrics.csv"))
 
 
 def run_point(command: list[str], run: Path, threads: int) -> None:
@@ -148,11 +146,9 @@ def collect(points: list[Point], seeds: list[int], out: Path, num_classes: int) 
     for point in points:
         params = point.parameters(num_classes)
         for seed in seeds:
-            metrics = run_folder(out, point, seed) / "metrics.csv"
-            if not metrics.is_file():
+            epochs = read_metrics(run_folder(out, point, seed) / "metrics.csv")
+            if not epochs:
                 continue
-            with open(metrics, newline="") as f:
-                epochs = list(csv.DictReader(f))
             last = epochs[-1]
             rows.append({"point": point.name, "seed": seed, "model": point.model,
                          "model_args": json.dumps(point.model_args), "value": point.value, "parameters": params,
@@ -197,10 +193,9 @@ def indistinguishable(summary: list[dict]) -> list[tuple[str, str]]:
 def plot_figure3(summary: list[dict], kind: str, path: Path, title: str) -> None:
     """Accuracy (top-1 and top-5) against model size, each point labelled by its swept value: every
     seed a dot, the mean joined by a line, with a bar of one standard deviation."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import pyplot
 
+    plt = pyplot()
     summary = sorted(summary, key=lambda r: r["size_mb"])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     sizes = [r["size_mb"] for r in summary]
@@ -293,8 +288,6 @@ def run_sweep(kind: str, data: str, image_size: int, epochs: int, out, values=No
 
 
 def _num_classes_of_runs(out: Path, jobs) -> int:
-    from .checkpoint import load_checkpoint
-
     for p, seed in jobs:
         last = run_folder(out, p, seed) / "last.npz"
         if last.exists():

@@ -2,45 +2,38 @@
 
     python docs/experiments/compression.py runs/imagenette72-squeezenet1_1/best.npz ../shared/data/imagenette72
 
-For each (density, bits): prune (the "paper" policy), fine-tune three epochs, share weights,
-fine-tune the centroids one epoch, write the .tsq file, and record top-1 and the file size; then plot
-accuracy against size.
+For each (density, bits): `deep_compress` (the pipeline of the `compress` command): prune (the
+"paper" policy), fine-tune three epochs, share weights, fine-tune the centroids one epoch; write the
+.tsq file, and record top-1 after every stage and the file size; then plot accuracy against size.
 """
 import json
 import sys
 from pathlib import Path
 
-from tinysqueeze.checkpoint import load_checkpoint
-from tinysqueeze.compress.finetune import finetune_pruned, finetune_shared
-from tinysqueeze.compress.pipeline import format_sizes, save_compressed
-from tinysqueeze.compress.prune import prunable, prune
-from tinysqueeze.compress.quantize import SharedWeights
-from tinysqueeze.datasets import DataLoader, load_split
-from tinysqueeze.train import evaluate, model_from_checkpoint
+from tinysqueeze.compress import deep_compress, format_sizes, save_compressed
+from tinysqueeze.evaluate import evaluate
+from tinysqueeze.runs import data_for, load_run, loader_for
 
 POINTS = [(0.5, 8), (0.5, 6), (0.5, 4), (0.33, 6)]
-PRUNE_EPOCHS = 3
+PRUNE_EPOCHS = 3        # fine-tuning after pruning
+CENTROID_EPOCHS = 1     # fine-tuning the shared centroids
 
 
-def main(checkpoint, data, out_dir="docs/results"):
+def main(checkpoint, data=None, out_dir="docs/results"):
     out = Path(out_dir)
-    meta = load_checkpoint(checkpoint)[2]
-    size = meta["image_size"]
-    train = DataLoader(load_split(data, "train", size), 64, size, True, meta["mean"], meta["std"], seed=0)
-    val = DataLoader(load_split(data, "val", size), 100, size, False, meta["mean"], meta["std"])
-    model, _ = model_from_checkpoint(checkpoint)
+    model, meta, _ = load_run(checkpoint)
+    train = loader_for(meta, data_for(meta, "train", data), 64, train=True)
+    val = loader_for(meta, data_for(meta, "val", data), 100)
     results = [{"density": 1.0, "bits": 32, "top1": evaluate(model, val, model.num_classes)["top1"],
                 "bytes": 4 * model.num_parameters()}]
     for density, bits in POINTS:
-        model, _ = model_from_checkpoint(checkpoint)
-        masks = prune(model, density, policy="paper")
-        finetune_pruned(model, masks, train, PRUNE_EPOCHS)
-        shared = SharedWeights(model, bits, [name for name, _ in prunable(model)])
-        finetune_shared(model, shared, train, 1)
+        model, meta, _ = load_run(checkpoint)
+        compressed = deep_compress(model, density, bits, "paper", train, val, PRUNE_EPOCHS, CENTROID_EPOCHS)
         path = Path("/tmp") / f"imagenette-{density}-{bits}.tsq"
-        rows = save_compressed(path, model, shared, meta["model"], density, bits)
-        top1 = evaluate(model, val, model.num_classes)["top1"]
-        results.append({"density": density, "bits": bits, "top1": top1, "bytes": sum(r.huffman_bytes for r in rows),
+        rows = save_compressed(path, compressed, meta.model, meta.model_args)
+        results.append({"density": density, "bits": bits, "top1": compressed.stages[-1].top1,
+                        "bytes": sum(r.huffman_bytes for r in rows),
+                        "stages": {stage.label: stage.top1 for stage in compressed.stages},
                         "file": format_sizes(rows, "").splitlines()[-1]})
         print(json.dumps(results[-1]), flush=True)
     (out / "compression-imagenette72.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -7,7 +7,7 @@ trained checkpoint is needed.
 """
 import sys
 
-from tinysqueeze.checkpoint import load_checkpoint
+from tinysqueeze.formats.checkpoint import load_checkpoint
 from tinysqueeze.models import get_model
 from tinysqueeze.pictures import filter_grid
 

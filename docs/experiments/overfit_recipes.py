@@ -11,9 +11,8 @@ import numpy as np
 
 from tinysqueeze import nn
 from tinysqueeze.datasets import DataLoader, channel_stats, load_split
-from tinysqueeze.models import squeezenet1_1
+from tinysqueeze.models import skip_image_gradient, squeezenet1_1
 from tinysqueeze.optim import LARS, SGD, layer_groups, learning_rate
-from tinysqueeze.train import skip_image_gradient
 
 
 class TwoRates:

@@ -1,12 +1,11 @@
 """Model compression as in Deep Compression (Han et al.) and SqueezeNet's section 4: low-rank (SVD)
-factorisation, magnitude pruning, weight sharing by k-means, Huffman coding, and the `.tsq` file."""
-from .huffman import canonical_codes, code_lengths, decode, encode
-from .pipeline import compress_weights, format_sizes, save_compressed
+factorisation, magnitude pruning, weight sharing by k-means, fine-tuning, and `deep_compress`, the
+pipeline that chains them (the `.tsq` file and Huffman coding are file formats: tinysqueeze/formats/)."""
+from .deep_compress import Compressed, Stage, deep_compress, save_compressed
 from .prune import MaskedOptimizer, magnitude_mask, prune
 from .quantize import SharedWeights, centroid_gradient, kmeans_1d, quantize_weight
+from .sizes import format_sizes
 from .svd import low_rank
-from .tsq import read_tsq, write_tsq
 
-__all__ = ["code_lengths", "canonical_codes", "encode", "decode", "prune", "magnitude_mask", "MaskedOptimizer",
-           "kmeans_1d", "quantize_weight", "centroid_gradient", "SharedWeights", "low_rank", "read_tsq",
-           "write_tsq", "compress_weights", "save_compressed", "format_sizes"]
+__all__ = ["prune", "magnitude_mask", "MaskedOptimizer", "kmeans_1d", "quantize_weight", "centroid_gradient",
+           "SharedWeights", "low_rank", "deep_compress", "save_compressed", "format_sizes", "Compressed", "Stage"]

@@ -79,14 +79,6 @@ class MaskedOptimizer:
         params = dict(model.named_parameters())
         self.pairs = [(params[name], mask) for name, mask in masks.items()]
 
-    @property
-    def lr(self):
-        return self.optimizer.lr
-
-    @lr.setter
-    def lr(self, value):
-        self.optimizer.lr = value
-
     def zero_grad(self) -> None:
         self.optimizer.zero_grad()
 

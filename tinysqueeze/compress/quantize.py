@@ -81,9 +81,6 @@ class SharedWeights:
     def parameters(self) -> list[nn.Parameter]:
         return [codebook for _, codebook, _ in self.entries]
 
-    def codebooks(self) -> dict:
-        return {id(w): (cb.data, codes) for w, cb, codes in self.entries}
-
     def after_backward(self) -> None:
         for weight, codebook, codes in self.entries:
             codebook.grad = centroid_gradient(weight.grad, codes, codebook.data.size)

@@ -3,7 +3,8 @@ downsampled ImageNet; a decode-once uint8 cache; a background-thread loader with
 from .dataset import ArrayDataset, channel_stats, load_split, stored_size
 from .loader import DataLoader
 from .synthetic import CLASSES as SYNTHETIC_CLASSES
+from .synthetic import SIZES as SYNTHETIC_SIZES
 from .synthetic import make_synthetic
 
 __all__ = ["ArrayDataset", "DataLoader", "load_split", "channel_stats", "stored_size", "make_synthetic",
-           "SYNTHETIC_CLASSES"]
+           "SYNTHETIC_CLASSES", "SYNTHETIC_SIZES"]

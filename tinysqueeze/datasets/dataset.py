@@ -14,6 +14,7 @@ import numpy as np
 from . import folders
 from .cache import cached_arrays, default_cache_dir
 from .synthetic import CLASSES as SYNTHETIC_CLASSES
+from .synthetic import SIZES as SYNTHETIC_SIZES
 from .synthetic import make_synthetic
 
 SPLITS = ("train", "val")
@@ -68,7 +69,7 @@ def _holdout(labels: np.ndarray, split: str, seed: int, fraction: float = 0.1) -
 
 
 def load_split(data: str, split: str, image_size: int, seed: int = 0, cache_dir=None,
-               synthetic_sizes=(8000, 2000), progress: bool = True) -> ArrayDataset:
+               synthetic_sizes=SYNTHETIC_SIZES, progress: bool = True) -> ArrayDataset:
     """One split ('train' or 'val') of `data` with images of at least image_size pixels."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")

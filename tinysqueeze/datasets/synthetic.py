@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+SIZES = (8000, 2000)   # training and validation images of `--data synthetic`, unless told otherwise
 CLASSES = ["circle", "square", "triangle", "cross", "ring", "star", "stripes", "checkerboard", "dots",
            "crescent"]
 

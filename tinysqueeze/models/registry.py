@@ -4,7 +4,8 @@ from __future__ import annotations
 from functools import partial
 
 from .alexnet import alexnet
-from .squeezenet import squeezenet1_0, squeezenet1_1, squeezenet_from_metaparameters
+from .design_space import squeezenet_from_metaparameters
+from .squeezenet import squeezenet1_0, squeezenet1_1
 
 MODELS = {
     "squeezenet1_0": squeezenet1_0,
@@ -47,3 +48,12 @@ def get_model(name: str, num_classes: int = 1000, seed: int = 0, **model_args):
         return MODELS[name](num_classes=num_classes, seed=seed, **model_args)
     except TypeError as error:
         raise ValueError(f"bad model arguments for {name}: {error}") from None
+
+
+def skip_image_gradient(model) -> None:
+    """Training needs no gradient with respect to the images: the first convolution (the one that
+    reads them) skips computing it."""
+    from .. import nn
+
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    first.compute_input_grad = False

@@ -1,4 +1,5 @@
-"""SqueezeNet v1.0 and v1.1, the paper's bypass variants, and its metaparameters.
+"""SqueezeNet v1.0 and v1.1, written out layer by layer as in the paper's Table 1, with the bypass
+connections of its section 6 (Figure 2).
 
 Follows torchvision's `squeezenet.py` layer for layer (same child indices, so the same state_dict
 keys: `features.0.weight`, `features.3.squeeze.weight`, ..., `classifier.1.weight`) and its
@@ -7,31 +8,17 @@ biases. Deliberate differences from the paper's Caffe files, as torchvision does
 - conv10 has no padding (the Caffe v1.0 prototxt's `pad: 1` is an accident of its generator);
 - max-pools round up (ceil_mode=True), Caffe's rule, which gives 111 -> 55 -> 27 -> 13 at 227 px.
 
-Metaparameters (paper section 5): for Fire module i (i = 0 is fire2)
-    e_i = base_e + incr_e * floor(i / freq),  e3x3_i = round(pct_3x3 * e_i),
-    e1x1_i = e_i - e3x3_i,                    s1x1_i = round(sr * e_i)
-with v1.0's macroarchitecture; (128, 128, 0.5, 2, 0.125) gives v1.0 exactly.
 Bypass (section 6): "simple" adds identities around fire3, 5, 7, 9 (where input and output channels
 match); "complex" also adds 1x1-convolution bypasses around fire2, 4, 6, 8.
+Any other point of the paper's design space (section 5): design_space.py, whose generator gives
+these same two networks back (a test holds it to these lists).
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from .. import nn
 from .fire import BYPASS_KINDS, Fire
-
-# (squeeze, expand1x1, expand3x3) of fire2 ... fire9: Table 1 of the paper, shared by v1.0 and v1.1
-FIRE_SIZES_V1 = [(16, 64, 64), (16, 64, 64), (32, 128, 128), (32, 128, 128),
-                 (48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256)]
-
-# Where the max-pools stand, as "after fire k" (fire index 0 = fire2), and conv1 of each version.
-MACRO = {
-    "1_0": dict(conv1=(96, 7), pools_after=(2, 6)),   # maxpool1, maxpool4, maxpool8
-    "1_1": dict(conv1=(64, 3), pools_after=(1, 3)),   # maxpool1, maxpool3, maxpool5
-}
 
 
 def check_images(network: str, x, min_size: int) -> None:
@@ -42,91 +29,72 @@ def check_images(network: str, x, min_size: int) -> None:
         raise ValueError(f"{network}: images must be at least {min_size}x{min_size}, got {x.shape[2]}x{x.shape[3]}")
 
 
-def round_half_up(value: float) -> int:
-    return int(math.floor(value + 0.5))
+def bypasses(bypass: str | None) -> tuple[str | None, str | None]:
+    """-> (the bypass of fire2, 4, 6, 8, the bypass of fire3, 5, 7, 9) for a network's bypass kind.
 
-
-def fire_sizes_from_metaparameters(base_e=128, incr_e=128, pct_3x3=0.5, freq=2, sr=0.125, num_fire=8):
-    """The paper's metaparameters -> [(s1x1, e1x1, e3x3)] for fire2 ... fire9.
-
-    Raises ValueError for values outside their range or sizes that round to zero channels.
-    """
-    if not (isinstance(freq, int) and freq >= 1):
-        raise ValueError(f"freq must be a positive integer, got {freq!r}")
-    if base_e <= 0 or incr_e < 0:
-        raise ValueError(f"base_e must be positive and incr_e non-negative, got base_e={base_e}, incr_e={incr_e}")
-    if not 0.0 <= pct_3x3 <= 1.0:
-        raise ValueError(f"pct_3x3 must be in [0, 1], got {pct_3x3}")
-    if sr <= 0:
-        raise ValueError(f"sr (squeeze ratio) must be positive, got {sr}")
-    sizes = []
-    for i in range(num_fire):
-        e = base_e + incr_e * (i // freq)
-        e3 = round_half_up(pct_3x3 * e)
-        e1 = e - e3
-        s = round_half_up(sr * e)
-        if min(s, e1, e3) <= 0:
-            raise ValueError(
-                f"fire{i + 2} would have squeeze={s}, expand1x1={e1}, expand3x3={e3} channels "
-                f"(e_{i} = {e}, pct_3x3 = {pct_3x3}, sr = {sr}): every branch needs at least one channel")
-        sizes.append((s, e1, e3))
-    return sizes
-
-
-def bypass_plan(bypass: str | None, channels_in: list[int], channels_out: list[int]) -> list[str | None]:
-    """Which bypass each Fire module gets, as the paper places them."""
+    fire3, 5, 7, 9 have as many input as output channels: an identity fits ("simple"). fire2, 4, 6, 8
+    widen the network: only a 1x1 convolution can carry their input across ("complex")."""
     if bypass not in BYPASS_KINDS:
         raise ValueError(f"bypass must be one of none, simple, complex; got {bypass!r}")
-    plan = []
-    for i, (cin, cout) in enumerate(zip(channels_in, channels_out)):
-        if bypass is None:
-            plan.append(None)
-        elif bypass == "simple":
-            if i % 2 == 1 and cin != cout:
-                raise ValueError(f"simple bypass around fire{i + 2} needs equal input and output channels, "
-                                 f"got {cin} in and {cout} out; use bypass='complex'")
-            plan.append("simple" if i % 2 == 1 else None)
-        else:
-            plan.append("simple" if cin == cout else "complex")
-    return plan
+    return ("complex" if bypass == "complex" else None), (None if bypass is None else "simple")
+
+
+def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None) -> list:
+    """conv1 to fire9 of SqueezeNet v1.0: Table 1, row by row. Fire(in, squeeze, expand1x1, expand3x3)."""
+    widen, same = bypasses(bypass)
+    return [
+        nn.Conv2d(3, 96, 7, stride=2, rng=rng), nn.ReLU(),   # conv1: 96 filters, 7x7, stride 2
+        nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
+        Fire(96, 16, 64, 64, widen, rng),                   # fire2
+        Fire(128, 16, 64, 64, same, rng),                   # fire3
+        Fire(128, 32, 128, 128, widen, rng),                # fire4
+        nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool4
+        Fire(256, 32, 128, 128, same, rng),                 # fire5
+        Fire(256, 48, 192, 192, widen, rng),                # fire6
+        Fire(384, 48, 192, 192, same, rng),                 # fire7
+        Fire(384, 64, 256, 256, widen, rng),                # fire8
+        nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool8
+        Fire(512, 64, 256, 256, same, rng),                 # fire9
+    ]
+
+
+def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None) -> list:
+    """conv1 to fire9 of SqueezeNet v1.1 (torchvision's): v1.0's Fire modules, a smaller conv1 and
+    the max-pools moved earlier, so the later layers see smaller activations."""
+    widen, same = bypasses(bypass)
+    return [
+        nn.Conv2d(3, 64, 3, stride=2, rng=rng), nn.ReLU(),   # conv1: 64 filters, 3x3, stride 2
+        nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
+        Fire(64, 16, 64, 64, widen, rng),                   # fire2
+        Fire(128, 16, 64, 64, same, rng),                   # fire3
+        nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool3
+        Fire(128, 32, 128, 128, widen, rng),                # fire4
+        Fire(256, 32, 128, 128, same, rng),                 # fire5
+        nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool5
+        Fire(256, 48, 192, 192, widen, rng),                # fire6
+        Fire(384, 48, 192, 192, same, rng),                 # fire7
+        Fire(384, 64, 256, 256, widen, rng),                # fire8
+        Fire(512, 64, 256, 256, same, rng),                 # fire9
+    ]
 
 
 class SqueezeNet(nn.Module):
     """features -> classifier -> flatten.
 
     x: (N, 3, H, W) with H, W >= 32 -> logits (N, num_classes).
+    features: the layers from conv1 to fire9 (built with `rng`, as squeezenet1_0_features does);
     classifier = [Dropout(0.5), conv10 (1x1, num_classes), ReLU, global average pool].
     """
 
-    def __init__(self, version: str = "1_0", num_classes: int = 1000, fire_sizes=None,
-                 bypass: str | None = None, dropout: float = 0.5, seed: int = 0):
+    def __init__(self, features: list, num_classes: int = 1000, rng: np.random.Generator | None = None,
+                 version: str = "1_0", bypass: str | None = None, dropout: float = 0.5, seed: int = 0):
         super().__init__()
-        if version not in MACRO:
-            raise ValueError(f"SqueezeNet version must be one of {', '.join(MACRO)}, got {version!r}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        self.version, self.num_classes = version, int(num_classes)
-        fire_sizes = list(fire_sizes or FIRE_SIZES_V1)
-        rng = np.random.default_rng(seed)
-        conv1_channels, conv1_kernel = MACRO[version]["conv1"]
-        pools_after = MACRO[version]["pools_after"]
-
-        channels_in, channels_out, c = [], [], conv1_channels
-        for s, e1, e3 in fire_sizes:
-            channels_in.append(c)
-            c = e1 + e3
-            channels_out.append(c)
-        plan = bypass_plan(bypass, channels_in, channels_out)
-        self.bypass = bypass
-
-        layers = [nn.Conv2d(3, conv1_channels, conv1_kernel, stride=2, rng=rng), nn.ReLU(),
-                  nn.MaxPool2d(3, 2, ceil_mode=True)]
-        for i, ((s, e1, e3), cin, kind) in enumerate(zip(fire_sizes, channels_in, plan)):
-            layers.append(Fire(cin, s, e1, e3, bypass=kind, rng=rng))
-            if i in pools_after:
-                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
-        self.features = nn.Sequential(*layers)
-        conv10 = nn.Conv2d(channels_out[-1], self.num_classes, 1, rng=rng)
+        self.version, self.num_classes, self.bypass_kind = version, int(num_classes), bypass
+        rng = np.random.default_rng(seed) if rng is None else rng
+        self.features = nn.Sequential(*features)
+        conv10 = nn.Conv2d(features[-1].out_channels, self.num_classes, 1, rng=rng)
         self.classifier = nn.Sequential(nn.Dropout(dropout, seed=seed), conv10, nn.ReLU(),
                                         nn.AdaptiveAvgPool2d(1))
         self.flatten = nn.Flatten()
@@ -172,7 +140,7 @@ class SqueezeNet(nn.Module):
         return conv10.bias.data.copy()
 
     def extra_repr(self) -> str:
-        return f"version={self.version}, num_classes={self.num_classes}, bypass={self.bypass}"
+        return f"version={self.version}, num_classes={self.num_classes}, bypass={self.bypass_kind}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, 3, H, W) -> (N, num_classes)"""
@@ -186,18 +154,12 @@ class SqueezeNet(nn.Module):
 
 def squeezenet1_0(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, **kw) -> SqueezeNet:
     """SqueezeNet v1.0: conv1 96 filters 7x7/2; 1,248,424 parameters at 1000 classes."""
-    return SqueezeNet("1_0", num_classes, bypass=bypass, seed=seed, **kw)
+    rng = np.random.default_rng(seed)
+    return SqueezeNet(squeezenet1_0_features(rng, bypass), num_classes, rng, "1_0", bypass, seed=seed, **kw)
 
 
 def squeezenet1_1(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, **kw) -> SqueezeNet:
     """SqueezeNet v1.1: conv1 64 filters 3x3/2, earlier pools; 1,235,496 parameters, 2.3x fewer
     multiply-accumulates than v1.0 at 224 px (349M against 819M; torchvision quotes "2.4x")."""
-    return SqueezeNet("1_1", num_classes, bypass=bypass, seed=seed, **kw)
-
-
-def squeezenet_from_metaparameters(base_e=128, incr_e=128, pct_3x3=0.5, freq=2, sr=0.125,
-                                   bypass: str | None = None, num_classes: int = 1000, seed: int = 0,
-                                   version: str = "1_0", **kw) -> SqueezeNet:
-    """A point of the paper's design space (section 5), on v1.0's macroarchitecture by default."""
-    sizes = fire_sizes_from_metaparameters(base_e, incr_e, pct_3x3, freq, sr)
-    return SqueezeNet(version, num_classes, fire_sizes=sizes, bypass=bypass, seed=seed, **kw)
+    rng = np.random.default_rng(seed)
+    return SqueezeNet(squeezenet1_1_features(rng, bypass), num_classes, rng, "1_1", bypass, seed=seed, **kw)

@@ -1,10 +1,9 @@
-"""Deep Compression end to end: prune -> (fine-tune) -> share weights by k-means -> (fine-tune the
-centroids) -> Huffman-code into a `.tsq` file, with the size of every stage, layer by layer.
+"""How many bytes a network takes at each stage of Deep Compression, layer by layer.
 
-Sizes follow Deep Compression's accounting: fp32 dense = 4 bytes a weight; pruned = each kept
-weight as a 4-byte value plus a 4-bit relative index; quantized = each entry (fillers included) as a
-`bits`-bit code plus a 4-bit gap, plus the codebook; Huffman = the actual bytes in the file.
-Biases stay float32 throughout.
+Deep Compression's accounting: fp32 dense = 4 bytes a weight; pruned = each kept weight as a
+4-byte value plus a 4-bit relative index; quantized = each entry (fillers included) as a `bits`-bit
+code plus a 4-bit gap, plus the codebook; Huffman = the actual bytes in the `.tsq` file. Biases
+stay float32 throughout.
 """
 from __future__ import annotations
 
@@ -12,9 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .prune import check_density, prunable, prune
-from .quantize import SharedWeights, check_bits
-from .tsq import sparse_entries, write_tsq
+from ..formats.tsq import sparse_entries
 
 ALEXNET_FP32_BYTES = 61_100_840 * 4
 
@@ -32,23 +29,9 @@ class LayerSize:
     huffman_bytes: int
 
 
-def compress_weights(model, density: float, bits: int, policy: str = "paper") -> SharedWeights:
-    """Prunes `model` in place to `density` (per-layer densities by `policy`, see prune.py) and shares
-    its weights (bits per code); returns the codebooks."""
-    check_density(density)
-    check_bits(bits)
-    prune(model, density, policy)
-    return SharedWeights(model, bits, [name for name, _ in prunable(model)])
-
-
-def save_compressed(path, model, shared: SharedWeights, model_name: str, density: float, bits: int) -> list[LayerSize]:
-    """Writes the .tsq file and returns the per-layer size table."""
-    params = dict(model.named_parameters())
-    names = {id(p): n for n, p in params.items()}
-    sparse = {names[id(w)]: (cb.data, codes) for w, cb, codes in shared.entries}
-    raw = {n: p.data for n, p in params.items() if n not in sparse}
-    header = {"model": model_name, "num_classes": int(model.num_classes), "bits": bits, "density": density}
-    written = write_tsq(path, header, sparse, raw)
+def layer_sizes(sparse: dict, raw: dict, bits: int, written: dict) -> list[LayerSize]:
+    """sparse: name -> (codebook, codes) of the shared weights; raw: name -> float32 array (biases);
+    written: name -> bytes in the file (and "_header") -> one LayerSize per array, then the header's."""
     rows = []
     for name, (codebook, codes) in sparse.items():
         size = codes.size

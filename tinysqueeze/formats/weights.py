@@ -6,7 +6,7 @@ decides by content, not by the file name:
 
 - a zip archive holding `.npy` members: our `.npz` (or a training checkpoint: its `model.*` arrays);
 - a zip archive holding `<name>/data.pkl`: PyTorch's format since 1.6 (`torch.save`);
-- a `.tsq` file (magic `TSQZ`): a compressed network, decoded to dense arrays (compress/tsq.py);
+- a `.tsq` file (magic `TSQZ`): a compressed network, decoded to dense arrays (formats/tsq.py);
 - a pickle stream that starts with PyTorch's magic number: the legacy format of PyTorch < 1.6,
   in which torchvision's published SqueezeNet weights (`squeezenet1_1-b8a52dc0.pth`) are stored.
 
@@ -26,6 +26,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .checkpoint import checkpoint_weights
+from .tsq import is_tsq, read_tsq
 
 # PyTorch storage class name -> NumPy dtype
 STORAGE_DTYPES = {
@@ -70,8 +73,6 @@ def load_weights(path) -> "collections.OrderedDict[str, np.ndarray]":
 
 
 def _load_any(path: Path):
-    from .compress.tsq import is_tsq, read_tsq  # the compressed format (tinysqueeze/compress/tsq.py)
-
     if is_tsq(path):
         return collections.OrderedDict(read_tsq(path)[0])
     with open(path, "rb") as f:
@@ -90,15 +91,6 @@ def _load_any(path: Path):
     if head.startswith(b"\x80"):  # a pickle stream (protocol 2+): PyTorch's legacy format
         return _load_torch_legacy(path)
     raise ValueError(f"{path} is not a weights file tinysqueeze knows (.npz, .tsq, PyTorch .pth)")
-
-
-CHECKPOINT_MODEL_PREFIX = "model."  # how checkpoint.py names the weights inside a training checkpoint
-
-
-def checkpoint_weights(data) -> "collections.OrderedDict[str, np.ndarray]":
-    """The model.* arrays of an opened training checkpoint, without their prefix."""
-    n = len(CHECKPOINT_MODEL_PREFIX)
-    return collections.OrderedDict((k[n:], data[k]) for k in data.files if k.startswith(CHECKPOINT_MODEL_PREFIX))
 
 
 # --------------------------------------------------------------------------- PyTorch, no PyTorch

@@ -10,6 +10,7 @@ checkpoint whole.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import zipfile
@@ -18,8 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import nn
-from .io import CHECKPOINT_MODEL_PREFIX, checkpoint_weights
+from .. import nn
+
+CHECKPOINT_MODEL_PREFIX = "model."  # the weights inside a checkpoint: model.<state_dict name>
+
+
+def checkpoint_weights(data) -> "collections.OrderedDict[str, np.ndarray]":
+    """The model.* arrays of an opened training checkpoint, without their prefix."""
+    n = len(CHECKPOINT_MODEL_PREFIX)
+    return collections.OrderedDict((k[n:], data[k]) for k in data.files if k.startswith(CHECKPOINT_MODEL_PREFIX))
 
 
 def generator_states(model: nn.Module) -> dict:
@@ -46,6 +54,15 @@ def save_checkpoint(path, model: nn.Module, optimizer, meta: dict) -> Path:
         np.savez(f, **arrays)
     os.replace(tmp, path)
     return path
+
+
+def is_checkpoint(path) -> bool:
+    """True for a zip archive with a `meta` member: a training checkpoint (perhaps damaged inside)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "meta.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def load_checkpoint(path) -> tuple[dict, dict, dict]:
