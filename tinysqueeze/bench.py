@@ -1,15 +1,21 @@
 """`python -m tinysqueeze bench` (`make bench`): how fast a training step is, where the time goes, and
 how that compares with PyTorch on the same machine in the same run.
 
-Each configuration is measured in a fresh subprocess, so that its peak memory is its own:
+The two sides are measured the same way, *alternately*: each configuration starts one worker
+process per side (ours, and PyTorch's where it is installed), each builds its network once and
+then times a few steps whenever asked. The parent asks ours, then theirs, then ours, ... for
+several rounds, so a moment of machine noise lands on both sides alike instead of deciding the
+ratio (measured one side after the other, the same PyTorch step came out at 361 and at 654 img/s a
+minute apart). Reported:
 - training step (forward + cross-entropy + backward + SGD step) and inference (forward, eval mode):
-  median of several timed iterations after warm-up, images/s;
-- peak resident memory minus the process's baseline after imports;
+  the median over all rounds of each side, the ratio of the medians, and the spread of the ratio
+  over the rounds (each round's own ratio: lowest to highest);
+- peak resident memory of a training step minus the worker's baseline after imports (each side in
+  its own process, so each peak is its own);
 - a per-layer-type and per-layer breakdown of forward and backward time (one instrumented step);
 - achieved GFLOP/s (2 x MACs x 3 for a training step: the backward costs about twice the forward)
   against a large float32 matrix product measured in the same run: the ceiling;
-- the plain-NumPy twins of the Numba kernels at this configuration's largest shapes;
-- PyTorch's figures for the same configuration where PyTorch is installed beside tinysqueeze.
+- the plain-NumPy twins of the Numba kernels at this configuration's largest shapes.
 Benchmarks print figures; nothing here asserts a timing.
 """
 from __future__ import annotations
@@ -27,6 +33,9 @@ from collections import defaultdict
 import numpy as np
 
 CONFIGS = [("squeezenet1_1", 64, 64), ("squeezenet1_1", 224, 8), ("squeezenet1_0", 224, 8)]
+# A pause before each side's turn: thread pools (OpenBLAS's, PyTorch's OpenMP) keep spinning for a
+# moment after their last task, and must not be timed against the other side.
+SETTLE_S = 0.3
 
 
 def peak_rss_mb() -> float:
@@ -200,54 +209,153 @@ def twin_timings(model, rng) -> dict:
     return twins
 
 
-def measure_ours(model_name: str, size: int, batch: int, repeats: int) -> dict:
-    """tinysqueeze's figures for one configuration (run in a fresh process: see run_in_subprocess)."""
-    from .models import get_model, skip_image_gradient
-    from .models.summary import table
+class OurStep:
+    """tinysqueeze's side: one network, one batch; times training steps and inference on request."""
 
+    def __init__(self, model_name: str, size: int, batch: int):
+        from .models import get_model, skip_image_gradient
+        from .models.summary import table
+
+        self.first_call = first_call_times()
+        self.model = get_model(model_name, num_classes=1000)
+        self.macs = sum(r.macs for r in table(self.model, size))
+        skip_image_gradient(self.model)  # as in training (and in PyTorch, where the input needs no gradient)
+        self.rng = np.random.default_rng(0)
+        self.x = self.rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+        self.y = self.rng.integers(0, 1000, batch)
+        self.step = training_step(self.model, self.x, self.y)
+
+    def train(self):
+        self.model.train()
+        self.step()
+
+    def infer(self):
+        self.model.eval()(self.x)
+
+    def profile(self) -> dict:
+        return {"macs": self.macs, "first_call": self.first_call, **instrumented_step(self.model.train(), self.x, self.y),
+                "twins": twin_timings(self.model, self.rng)}
+
+
+class TorchStep:
+    """PyTorch's side, on torch_reference's SqueezeNet (2 threads, as many as the machine has here)."""
+
+    def __init__(self, model_name: str, size: int, batch: int):
+        import torch
+
+        from .torch_reference import squeezenet
+
+        torch.set_num_threads(2)
+        self.torch = torch
+        self.model = squeezenet(model_name)
+        self.x = torch.randn(batch, 3, size, size)
+        self.y = torch.randint(0, 1000, (batch,))
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)
+
+    def train(self):
+        self.model.train()
+        self.optimizer.zero_grad()
+        self.torch.nn.functional.cross_entropy(self.model(self.x), self.y).backward()
+        self.optimizer.step()
+
+    def infer(self):
+        self.model.eval()
+        with self.torch.no_grad():
+            self.model(self.x)
+
+    def profile(self) -> dict:
+        return {"version": self.torch.__version__}
+
+
+def serve(side: str, model_name: str, size: int, batch: int) -> None:
+    """A worker (`bench --worker SIDE`): builds its side, warms up, reports its peak memory, then
+    answers `train K` / `infer K` (K timed steps) and `profile` on stdin, one JSON line each."""
     baseline = current_rss_mb()
-    first_call = first_call_times()
-    model = get_model(model_name, num_classes=1000)
-    macs = sum(r.macs for r in table(model, size))
-    skip_image_gradient(model)  # as in training (and in PyTorch, where the input needs no gradient)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
-    y = rng.integers(0, 1000, batch)
-    step = median_time(training_step(model.train(), x, y), repeats, 2)
-    peak = peak_rss_mb() - baseline
-    infer = median_time(lambda: model.eval()(x), repeats, 1)
-    return {"model": model_name, "size": size, "batch": batch, "step_s": step, "train_img_s": batch / step,
-            "infer_s": infer, "infer_img_s": batch / infer, "peak_mb": peak, "macs": macs,
-            "train_gflops": 2 * macs * 3 * batch / step / 1e9, **instrumented_step(model.train(), x, y),
-            "twins": twin_timings(model, rng), "first_call": first_call}
+    runner = (OurStep if side == "ours" else TorchStep)(model_name, size, batch)
+    for _ in range(2):
+        runner.train()
+    reply = {"peak_mb": peak_rss_mb() - baseline}          # the peak of training steps only
+    runner.infer()
+    print(json.dumps(reply), flush=True)
+    for line in sys.stdin:
+        command, *count = line.split()
+        if command == "quit":
+            break
+        if command == "profile":
+            reply = runner.profile()
+        else:
+            work, times = getattr(runner, command), []
+            for _ in range(int(count[0])):
+                start = time.perf_counter()
+                work()
+                times.append(time.perf_counter() - start)
+            reply = {"times": times}
+        print(json.dumps(reply, default=float), flush=True)
 
 
-# ------------------------------------------------------------------------ PyTorch, one config
-def measure_torch(model_name: str, size: int, batch: int, repeats: int) -> dict:
-    """PyTorch's figures for the same configuration, on torch_reference's SqueezeNet (2 threads)."""
-    import torch
+class Worker:
+    """The parent's handle on one side's worker process."""
 
-    from .torch_reference import squeezenet
+    def __init__(self, side: str, model_name: str, size: int, batch: int):
+        self.side = side
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tinysqueeze", "bench", "--worker", side, "--model", model_name,
+             "--image-size", str(size), "--batch-size", str(batch)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.ready = self.read()
 
-    torch.set_num_threads(2)
-    baseline = current_rss_mb()
-    model = squeezenet(model_name).train()
-    x = torch.randn(batch, 3, size, size)
-    y = torch.randint(0, 1000, (batch,))
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)
+    def read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.side} benchmark worker died:\n{self.process.stderr.read()[-2000:]}")
+        return json.loads(line)
 
-    def train_step():
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.read()
 
-    step = median_time(train_step, repeats, 2)
-    peak = peak_rss_mb() - baseline
-    model.eval()
-    with torch.no_grad():
-        infer = median_time(lambda: model(x), repeats, 1)
-    return {"step_s": step, "train_img_s": batch / step, "infer_s": infer, "infer_img_s": batch / infer,
-            "peak_mb": peak, "version": torch.__version__}
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def ratio_with_spread(ours: list[float], theirs: list[float]) -> dict:
+    """Per-round times of each side (seconds) -> ours as a fraction of their speed: the ratio of the
+    two medians, and the lowest and highest ratio of a single round."""
+    per_round = [t / o for o, t in zip(ours, theirs)]
+    return {"ratio": statistics.median(theirs) / statistics.median(ours), "low": min(per_round),
+            "high": max(per_round)}
+
+
+def compare(model_name: str, size: int, batch: int, rounds: int = 5, steps: int = 3, with_torch: bool = True) -> dict:
+    """One configuration, both sides alternately: -> our figures, PyTorch's (or None), the ratios."""
+    sides = {"ours": Worker("ours", model_name, size, batch)}
+    try:
+        if with_torch:
+            sides["torch"] = Worker("torch", model_name, size, batch)
+        times = {(side, work): [] for side in sides for work in ("train", "infer")}
+        for _ in range(rounds):
+            for work in ("train", "infer"):
+                for side, worker in sides.items():           # ours, theirs, ours, theirs, ...
+                    time.sleep(SETTLE_S)
+                    times[side, work].append(statistics.median(worker.ask(f"{work} {steps}")["times"]))
+        results = {}
+        for side, worker in sides.items():
+            step, infer = statistics.median(times[side, "train"]), statistics.median(times[side, "infer"])
+            results[side] = {"step_s": step, "train_img_s": batch / step, "infer_s": infer, "infer_img_s": batch / infer,
+                             "peak_mb": worker.ready["peak_mb"], **worker.ask("profile")}
+        ours = dict(results["ours"], model=model_name, size=size, batch=batch, rounds=rounds, steps=steps)
+        ours["train_gflops"] = 2 * ours["macs"] * 3 * batch / ours["step_s"] / 1e9
+        ratios = None
+        if with_torch:
+            ratios = {work: ratio_with_spread(times["ours", work], times["torch", work]) for work in ("train", "infer")}
+        return {"ours": ours, "torch": results.get("torch"), "ratios": ratios}
+    finally:
+        for worker in sides.values():
+            worker.close()
 
 
 def torch_available() -> bool:
@@ -258,36 +366,30 @@ def torch_available() -> bool:
         return False
 
 
-def run_in_subprocess(which: str, model: str, size: int, batch: int, repeats: int) -> dict:
-    command = [sys.executable, "-m", "tinysqueeze", "bench", "--one", which, "--model", model, "--image-size",
-               str(size), "--batch-size", str(batch), "--repeats", str(repeats)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"benchmark subprocess failed: {' '.join(command)}\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 # ------------------------------------------------------------------------ the report
-def report(ours: dict, torch_result: dict | None, gemm: float) -> str:
+def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: float) -> str:
     lines = []
     head = f"{ours['model']} at {ours['size']}px, batch {ours['batch']}"
     lines.append(head)
     lines.append("-" * len(head))
-    lines.append(f"{'':<28} {'tinysqueeze':>12} {'PyTorch':>12} {'ratio':>7}")
+    lines.append(f"{'':<30} {'tinysqueeze':>12} {'PyTorch':>12} {'ratio':>7}  {'ratio per round':>15}")
 
-    def row(label, key, fmt, higher_is_better=True, scale=1.0):
+    def row(label, key, fmt, work=None, scale=1.0):
         ours_v = ours[key] * scale
         if torch_result:
             theirs = torch_result[key] * scale
-            ratio = ours_v / theirs if higher_is_better else theirs / ours_v
-            lines.append(f"{label:<28} {fmt.format(ours_v):>12} {fmt.format(theirs):>12} {ratio:>6.2f}x")
+            r = ratios[work] if work else {"ratio": theirs / ours_v}
+            spread = f"{r['low']:.2f}-{r['high']:.2f}" if work else ""
+            lines.append(f"{label:<30} {fmt.format(ours_v):>12} {fmt.format(theirs):>12} {r['ratio']:>6.2f}x  {spread:>15}")
         else:
-            lines.append(f"{label:<28} {fmt.format(ours_v):>12} {'-':>12} {'':>7}")
-    row("train images/s", "train_img_s", "{:.1f}")
-    row("train step (median, ms)", "step_s", "{:.1f}", higher_is_better=False, scale=1000)
-    row("inference images/s", "infer_img_s", "{:.1f}")
-    row("peak memory over baseline MB", "peak_mb", "{:.0f}", higher_is_better=False)
-    lines.append("(ratio: tinysqueeze's speed as a fraction of PyTorch's; for memory, PyTorch's / ours)")
+            lines.append(f"{label:<30} {fmt.format(ours_v):>12} {'-':>12} {'':>7}")
+    row("train images/s", "train_img_s", "{:.1f}", "train")
+    row("train step (median, ms)", "step_s", "{:.1f}", "train", scale=1000)
+    row("inference images/s", "infer_img_s", "{:.1f}", "infer")
+    row("peak memory, training (MB)", "peak_mb", "{:.0f}")
+    lines.append(f"(medians over {ours['rounds']} alternating rounds of {ours['steps']} steps; ratio: ours as a "
+                 "fraction of PyTorch's speed, the ratio of the medians, with the lowest and highest ratio of "
+                 "one round; for memory, PyTorch's / ours)")
     lines.append(f"achieved {ours['train_gflops']:.1f} GFLOP/s in the training step; float32 GEMM ceiling in this "
                  f"run: {gemm:.1f} GFLOP/s ({100 * ours['train_gflops'] / gemm:.0f}%)")
     total = ours["instrumented_s"]
@@ -316,19 +418,14 @@ def report(ours: dict, torch_result: dict | None, gemm: float) -> str:
     return "\n".join(lines)
 
 
-def run_bench(configs=CONFIGS, repeats: int = 5, with_torch: bool | None = None) -> str:
+def run_bench(configs=CONFIGS, rounds: int = 5, steps: int = 3, with_torch: bool | None = None) -> str:
     with_torch = torch_available() if with_torch is None else with_torch
     gemm = gemm_gflops()
     out = [f"tinysqueeze bench: {os.cpu_count()} cores, float32 GEMM {gemm:.1f} GFLOP/s; "
-           + ("PyTorch beside it" if with_torch else "PyTorch not installed (make bench installs it when it can)")]
+           + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} steps)" if with_torch
+              else "PyTorch not installed (make bench installs it when it can)")]
     for model, size, batch in configs:
-        ours = run_in_subprocess("ours", model, size, batch, repeats)
-        theirs = run_in_subprocess("torch", model, size, batch, repeats) if with_torch else None
+        result = compare(model, size, batch, rounds, steps, with_torch)
         out.append("")
-        out.append(report(ours, theirs, gemm))
+        out.append(report(result["ours"], result["torch"], result["ratios"], gemm))
     return "\n".join(out)
-
-
-def run_one(which: str, model: str, size: int, batch: int, repeats: int) -> None:
-    result = (measure_ours if which == "ours" else measure_torch)(model, size, batch, repeats)
-    print(json.dumps(result, default=float))

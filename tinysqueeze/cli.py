@@ -273,19 +273,21 @@ def bench_arguments(p) -> None:
     p.add_argument("--model", help="one model to measure (default: the standard three configurations)")
     p.add_argument("--image-size", type=positive_int, default=64)
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--repeats", type=positive_int, default=5, help="timed iterations (median is reported)")
+    p.add_argument("--rounds", type=positive_int, default=5,
+                   help="alternations of ours and PyTorch's (default 5); medians over them are reported")
+    p.add_argument("--steps", type=positive_int, default=3, help="timed steps per side in each round (default 3)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
-    p.add_argument("--one", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
 
 
 def cmd_bench(args) -> int:
-    from .bench import CONFIGS, run_bench, run_one
+    from .bench import CONFIGS, run_bench, serve
 
-    if args.one:
-        run_one(args.one, args.model, args.image_size, args.batch_size, args.repeats)
+    if args.worker:
+        serve(args.worker, args.model, args.image_size, args.batch_size)
         return 0
     configs = CONFIGS if args.model is None else [(args.model, args.image_size, args.batch_size)]
-    print(run_bench(configs, repeats=args.repeats, with_torch=False if args.no_torch else None))
+    print(run_bench(configs, args.rounds, args.steps, with_torch=False if args.no_torch else None))
     return 0
 
 
