@@ -28,6 +28,41 @@ def test_im2col_and_col2im_twins_are_identical(cfg, dtype):
     np.testing.assert_array_equal(dx_np, dx_nb)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_the_batch_inside_twins_are_identical_and_hold_the_same_columns(cfg, dtype):
+    """(C, N, H, W) kernels: Numba = NumPy, and the columns are NCHW's columns with the images side
+    by side: cols[:, n*L:(n+1)*L] == im2col of image n (and col2im likewise)."""
+    n, c, h, w, kh, kw, s, p = cfg
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((c, n, h, w)).astype(dtype)
+    ho, wo = K.conv_output_size(h, kh, s, p), K.conv_output_size(w, kw, s, p)
+    cols_np = K.im2col_cnhw_numpy(x, kh, kw, s, p, ho, wo)
+    cols_nb = K.im2col_cnhw_numba(x, kh, kw, s, p, ho, wo)
+    assert cols_np.shape == (c * kh * kw, n * ho * wo) and cols_nb.dtype == dtype
+    np.testing.assert_array_equal(cols_np, cols_nb)
+    per_image = K.im2col_numpy(np.ascontiguousarray(x.transpose(1, 0, 2, 3)), kh, kw, s, p, ho, wo)
+    np.testing.assert_array_equal(cols_np, per_image.transpose(1, 0, 2).reshape(c * kh * kw, n * ho * wo))
+    dcols = rng.standard_normal(cols_np.shape).astype(dtype)
+    dx_np = K.col2im_cnhw_numpy(dcols, x.shape, kh, kw, s, p, ho, wo)
+    dx_nb = K.col2im_cnhw_numba(dcols, x.shape, kh, kw, s, p, ho, wo)
+    np.testing.assert_array_equal(dx_np, dx_nb)
+    dcols_per_image = np.ascontiguousarray(dcols.reshape(c * kh * kw, n, ho * wo).transpose(1, 0, 2))
+    dx_per_image = K.col2im_numpy(dcols_per_image, (n, c, h, w), kh, kw, s, p, ho, wo)
+    np.testing.assert_array_equal(dx_np, dx_per_image.transpose(1, 0, 2, 3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_twins_are_identical(dtype):
+    rng = np.random.default_rng(2)
+    y = np.maximum(rng.standard_normal((3, 4, 5, 6)), 0).astype(dtype)      # a ReLU's output: zeros included
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    fast, slow = K.relu_backward_numba(dout, y), K.relu_backward_numpy(dout, y)
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(fast, np.where(y > 0, dout, 0))        # by definition
+
+
 def test_col2im_is_the_adjoint_of_im2col():
     # <im2col(x), y> == <x, col2im(y)> for every x, y: that is what makes col2im the right backward.
     rng = np.random.default_rng(1)
@@ -84,12 +119,14 @@ def test_the_switch_routes_every_layer_through_the_numpy_twins(monkeypatch):
     from tinysqueeze.nn import kernels
     from tinysqueeze.models import squeezenet1_1
 
+    names = ("im2col", "col2im", "im2col_cnhw", "col2im_cnhw", "maxpool_forward", "maxpool_backward", "relu_backward")
     called = set()
-    for name in ("im2col", "col2im", "maxpool_forward", "maxpool_backward"):
+    for name in names:
         twin = getattr(kernels, f"{name}_numpy")
         monkeypatch.setattr(kernels, f"{name}_numpy",
                             lambda *a, _twin=twin, _name=name: called.add(_name) or _twin(*a))
-    model = squeezenet1_1(num_classes=3)
+    model = squeezenet1_1(num_classes=3)                     # its features: the batch inside
+    conv = nn.Conv2d(3, 4, 3, padding=1)                     # a layer on its own: (N, C, H, W)
     x = np.random.default_rng(0).normal(size=(2, 3, 40, 40)).astype(np.float32)
     loss = nn.SoftmaxCrossEntropy()
     try:
@@ -97,12 +134,13 @@ def test_the_switch_routes_every_layer_through_the_numpy_twins(monkeypatch):
         assert kernels.active_kernels() == "numpy"
         loss(model(x), np.array([0, 2]))
         model.backward(loss.backward())
+        conv.backward(conv(x))
     finally:
         kernels.use_kernels("numba")
-    assert called == {"im2col", "col2im", "maxpool_forward", "maxpool_backward"}
+    assert called == set(names)
     called.clear()
-    model(x)
-    assert called == set()                      # back on the Numba kernels
+    model.backward(loss.backward()) if loss(model(x), np.array([0, 2])) else None
+    assert called <= {"im2col_cnhw"}            # back on the Numba kernels (this NumPy twin is the faster)
 
 
 def test_an_unknown_kernel_choice_is_refused_clearly():

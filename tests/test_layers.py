@@ -247,3 +247,41 @@ def test_relu_gradient_at_exactly_zero_is_zero():
     relu = nn.ReLU()
     relu(np.array([-1.0, 0.0, 2.0]))
     np.testing.assert_array_equal(relu.backward(np.array([5.0, 5.0, 5.0])), [0.0, 0.0, 5.0])
+
+
+# ---------------------------------------------------------------------------- the batch inside
+@pytest.mark.parametrize("cfg", [(3, 4, 3, 2, 1, True), (4, 2, 1, 1, 0, True), (2, 5, 7, 2, 3, False),
+                                 (6, 3, 3, 1, 1, True), (3, 2, (3, 1), 2, 1, True)])
+def test_a_convolution_with_the_batch_inside_is_the_same_convolution(cfg):
+    """Layout CNHW gives the NCHW result transposed, and the same weight and bias gradients."""
+    c, f, k, stride, pad, bias = cfg
+    rng = np.random.default_rng(3)
+    plain = nn.Conv2d(c, f, k, stride, pad, bias=bias, rng=np.random.default_rng(1))
+    inside = nn.Conv2d(c, f, k, stride, pad, bias=bias, rng=np.random.default_rng(1))
+    nn.set_layout(inside, "CNHW")
+    x = rng.standard_normal((3, c, 9, 8))
+    y = plain(x)
+    y_inside = inside(np.ascontiguousarray(x.transpose(1, 0, 2, 3)))
+    np.testing.assert_allclose(y_inside, y.transpose(1, 0, 2, 3), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(y.shape)
+    dx = plain.backward(dout)
+    dx_inside = inside.backward(np.ascontiguousarray(dout.transpose(1, 0, 2, 3)))
+    np.testing.assert_allclose(dx_inside, dx.transpose(1, 0, 2, 3), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(inside.weight.grad, plain.weight.grad, rtol=1e-12, atol=1e-12)
+    if bias:
+        np.testing.assert_allclose(inside.bias.grad, plain.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_a_cnhw_sequential_keeps_pytorchs_interface_and_keys():
+    layers = lambda: [nn.Conv2d(3, 4, 3, padding=1, rng=np.random.default_rng(0)), nn.ReLU(), nn.MaxPool2d(2)]
+    inside, plain = nn.CNHWSequential(*layers()), nn.Sequential(*layers())
+    assert list(inside.state_dict()) == list(plain.state_dict()) == ["0.weight", "0.bias"]
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6))
+    np.testing.assert_allclose(inside(x), plain(x), rtol=1e-12)          # (N, C, H, W) in and out
+    dout = np.ones((2, 4, 3, 3))
+    np.testing.assert_allclose(inside.backward(dout), plain.backward(dout), rtol=1e-12)
+    with nn.layers_in_layout(inside, "NCHW"):
+        assert inside[0].layout == "NCHW"
+    assert inside[0].layout == "CNHW"
+    with pytest.raises(ValueError, match="layout must be one of NCHW, CNHW"):
+        nn.set_layout(inside, "NHWC")

@@ -632,3 +632,13 @@ def test_evaluate_reports_no_silent_classes_for_a_model_without_a_final_relu():
     data = ArrayDataset(np.zeros((4, 3, 4, 4), np.uint8), np.array([0, 1, 2, 2]), ["a", "b", "c"], "zeros")
     result = evaluate(NegativeScores(), DataLoader(data, 4, 4, False, (0, 0, 0), (1, 1, 1)), 3)
     assert list(result["silent"]) == [] and list(result["recall"]) == [0.0, 0.0, 1.0]
+
+
+def test_metrics_say_where_an_epochs_time_went(tmp_path):
+    """step_seconds (inside forward/backward/update) is part of the training pass (seconds);
+    other_seconds (data waits, validation, files) is what the epoch spent beside the steps."""
+    rows = fit(prepare(tiny_config(tmp_path / "run", epochs=2), progress=False))
+    for row in read_rows(tmp_path / "run"):
+        step, loop, other = float(row["step_seconds"]), float(row["seconds"]), float(row["other_seconds"])
+        assert 0 < step <= loop and other > 0
+    assert rows[1]["other_seconds"] > rows[1]["seconds"] - rows[1]["step_seconds"]   # validation counted too

@@ -117,7 +117,7 @@ def first_call_times() -> dict:
 
 
 @contextlib.contextmanager
-def timed_kernels(module, names=("im2col", "col2im")):
+def timed_kernels(module, names=("im2col", "col2im", "im2col_cnhw", "col2im_cnhw")):
     """Within it, calls of `module`'s functions `names` are timed into the dict it yields; the
     originals are put back on the way out."""
     spent: dict = defaultdict(float)
@@ -193,13 +193,17 @@ def twin_timings(model, rng) -> dict:
     big_conv = max(convs, key=lambda m: np.prod(m.cache[1].shape))
     xs, cols = big_conv.cache
     kh, kw = big_conv.kernel_size
-    _, _, ho, wo = big_conv.output_shape(xs)
+    inside = big_conv.layout == "CNHW"                      # (C, N, H, W): the batch-inside kernels
+    h_out = kernels.conv_output_size(xs[2], kh, big_conv.stride, big_conv.padding)
+    w_out = kernels.conv_output_size(xs[3], kw, big_conv.stride, big_conv.padding)
+    suffix = "_cnhw" if inside else ""
     xin = rng.standard_normal(xs).astype(np.float32)
-    for label, fast, slow, args in [
-        ("im2col", kernels.im2col_numba, kernels.im2col_numpy, (xin, kh, kw, big_conv.stride, big_conv.padding, ho, wo)),
-        ("col2im", kernels.col2im_numba, kernels.col2im_numpy,
-         (cols, tuple(xs), kh, kw, big_conv.stride, big_conv.padding, ho, wo))]:
-        twins[f"{label} {tuple(xs)}"] = (median_time(lambda: fast(*args), 3, 1), median_time(lambda: slow(*args), 3, 1))
+    for label in ("im2col", "col2im"):
+        fast, slow = getattr(kernels, f"{label}{suffix}_numba"), getattr(kernels, f"{label}{suffix}_numpy")
+        args = ((xin,) if label == "im2col" else (cols, tuple(xs))) + (kh, kw, big_conv.stride, big_conv.padding,
+                                                                       h_out, w_out)
+        twins[f"{label}{suffix} {tuple(xs)}"] = (median_time(lambda: fast(*args), 3, 1),
+                                               median_time(lambda: slow(*args), 3, 1))
     pool = next(m for m in model.modules() if isinstance(m, nn.MaxPool2d))
     px = rng.standard_normal(pool.cache[0]).astype(np.float32)
     _, _, pho, pwo = pool.output_shape(px.shape)

@@ -56,8 +56,9 @@ def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) ->
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
         alive = None
-        if relu is not None:                        # relu.cache: where its input was > 0, (N, C, ...)
-            alive = relu.cache.mean(axis=tuple(k for k in range(relu.cache.ndim) if k != 1))   # (C,)
+        if relu is not None:                        # relu.cache: its output, (N, C, ...)
+            positive = relu.cache > 0
+            alive = positive.mean(axis=tuple(k for k in range(positive.ndim) if k != 1))   # (C,)
         model.backward(loss_fn.backward())
         optimizer.step()
         ratios = {}

@@ -186,7 +186,23 @@ def layer_cases() -> list[Case]:
                                             nn.MaxPool2d(2), nn.Flatten(),
                                             nn.Linear(12, 4, rng=np.random.default_rng(6))),
                       (2, 2, 4, 4)))
+    # The batch inside (nn/layout.py): a convolution and a concatenation on (C, N, H, W), and a
+    # CNHWSequential, which takes (N, C, H, W) and transposes at its edges.
+    cases.append(Case("Conv2d", "CNHW k=3 s=2 p=1 N=2 9x8",
+                      lambda: in_layout(nn.Conv2d(3, 4, 3, 2, 1, rng=np.random.default_rng(7)), "CNHW"), (3, 2, 9, 8)))
+    cases.append(Case("Conv2d", "CNHW 1x1 N=3 5x4",
+                      lambda: in_layout(nn.Conv2d(4, 2, 1, rng=np.random.default_rng(8)), "CNHW"), (4, 3, 5, 4)))
+    cases.append(Case("Concat", "CNHW 2 branches", lambda: in_layout(nn.Concat(), "CNHW"), [(3, 2, 4, 5), (2, 2, 4, 5)]))
+    cases.append(Case("CNHWSequential", "conv-relu-pool-conv 1x1",
+                      lambda: nn.CNHWSequential(nn.Conv2d(2, 3, 3, padding=1, rng=np.random.default_rng(9)), nn.ReLU(),
+                                                nn.MaxPool2d(2), nn.Conv2d(3, 2, 1, rng=np.random.default_rng(10))),
+                      (2, 2, 6, 6)))
     return cases
+
+
+def in_layout(layer: nn.Module, layout: str) -> nn.Module:
+    nn.set_layout(layer, layout)
+    return layer
 
 
 # ---------------------------------------------------------------------------- Fire and whole networks

@@ -2,7 +2,7 @@
 
 A run folder (`runs/NAME/`) holds one run:
 - `config.json`: every setting of the run (train.TrainConfig);
-- `metrics.csv`: one row per epoch (METRIC_COLUMNS);
+- `metrics.csv`: one row per epoch (METRIC_COLUMNS), with where the epoch's time went;
 - `curves.png`: loss and accuracy, train against validation;
 - `last.npz` (the resume point) and `best.npz`: checkpoints (formats/checkpoint.py), written
   atomically; `last.npz` is written last of all, so whatever it says was finished is on disk;
@@ -28,7 +28,9 @@ from .plots import plot_curves
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-                  "silent_classes", "images_per_s", "seconds"]
+                  "silent_classes", "images_per_s", "seconds", "step_seconds", "other_seconds"]
+# seconds: the training pass over the data; step_seconds: the part of it inside training steps
+# (forward, backward, update); other_seconds: the rest of the epoch (data waits, validation, files).
 RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "curves.png", "config.json")
 
 

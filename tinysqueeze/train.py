@@ -223,16 +223,23 @@ def fit(run: Run) -> list[dict]:
             print(f"{cfg.model}: {run.model.num_parameters():,} parameters; {len(run.train_loader.dataset)} training "
                   f"and {len(run.val_loader.dataset)} validation images of {len(meta.classes)} classes at "
                   f"{cfg.image_size}px; {cfg.epochs} epochs of {len(run.train_loader)} batches -> {out}")
+        write_seconds = 0.0                          # how long the last epoch's files took to write
         for epoch in range(meta.epoch + 1, cfg.epochs):
+            started = time.perf_counter()
             row = {"epoch": epoch + 1, **train_epoch(run, epoch)}
             silent, images = row.pop("silent"), row.pop("images")
             val = evaluate(run.model, run.val_loader, len(meta.classes))
             row.update(silent_classes=len(silent), val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
+            # the epoch's time outside its training steps: data waits, validation, and writing the run's
+            # files (counted as long as the previous epoch's writes took: the same files, the same sizes)
+            row["other_seconds"] = time.perf_counter() - started - row["step_seconds"] + write_seconds
             run.rows.append(row)
             improved = val["top1"] > meta.best_top1
             meta.epoch, meta.best_top1 = epoch, max(meta.best_top1, val["top1"])
+            writing = time.perf_counter()
             record_epoch(out, run.rows, f"{cfg.model} on {cfg.data} at {cfg.image_size}px", run.model, run.optimizer,
                          meta, improved)
+            write_seconds = time.perf_counter() - writing
             if run.progress:
                 print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.3f} top-1 "
                       f"{100 * row['train_top1']:5.1f}%  |  val loss {val['loss']:.3f} top-1 {100 * val['top1']:5.1f}% "
@@ -249,11 +256,12 @@ def train_epoch(run: Run, epoch: int) -> dict:
     cfg, model, optimizer, loader = run.config, run.model.train(), run.optimizer, run.train_loader
     loss_fn = nn.SoftmaxCrossEntropy()
     total_steps, warmup = cfg.epochs * len(loader), int(round(cfg.warmup_epochs * len(loader)))
-    total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    total_loss, correct, seen, start, in_steps = 0.0, 0, 0, time.perf_counter(), 0.0
     max_scores = np.full(len(run.meta.classes), -np.inf)     # each class's largest score: is it alive?
     bar = tqdm(loader.epoch(epoch), total=len(loader), disable=not run.progress,
                desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
     for b, (x, y) in enumerate(bar):                          # x: (B, 3, S, S), y: (B,)
+        step_start = time.perf_counter()
         optimizer.lr = learning_rate(epoch * len(loader) + b, total_steps, cfg.lr, warmup, cfg.schedule)
         optimizer.zero_grad()
         logits = model(x.astype(cfg.dtype, copy=False))       # (B, C)
@@ -265,6 +273,7 @@ def train_epoch(run: Run, epoch: int) -> dict:
                 "Try a lower --lr or a longer --warmup-epochs.")
         model.backward(loss_fn.backward())
         optimizer.step()
+        in_steps += time.perf_counter() - step_start
         total_loss += loss * len(y)
         correct += topk_correct(logits, y, 1)
         max_scores = np.maximum(max_scores, logits.max(axis=0))
@@ -274,7 +283,8 @@ def train_epoch(run: Run, epoch: int) -> dict:
     seconds = time.perf_counter() - start
     silent = silent_classes(max_scores) if final_relu(model) is not None else np.array([], dtype=np.int64)
     return {"lr": optimizer.lr, "train_loss": total_loss / seen, "train_top1": correct / seen,
-            "images_per_s": seen / seconds, "seconds": seconds, "images": seen, "silent": silent}
+            "images_per_s": seen / seconds, "seconds": seconds, "step_seconds": in_steps, "images": seen,
+            "silent": silent}
 
 
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, progress: bool = True,

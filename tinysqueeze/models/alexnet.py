@@ -22,18 +22,18 @@ class AlexNet(nn.Module):
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.num_classes = int(num_classes)
         rng = np.random.default_rng(seed)
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=2, rng=rng), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2, rng=rng), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1, rng=rng), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1, rng=rng), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1, rng=rng), nn.ReLU(), nn.MaxPool2d(3, 2),
+        self.features = nn.CNHWSequential(        # the batch inside: one GEMM per convolution
+            nn.Conv2d(3, 64, 11, stride=4, padding=2, rng=rng), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2, rng=rng), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1, rng=rng), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1, rng=rng), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, 3, padding=1, rng=rng), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(6)
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout, seed=seed), nn.Linear(256 * 6 * 6, 4096, rng=rng), nn.ReLU(),
-            nn.Dropout(dropout, seed=seed + 1), nn.Linear(4096, 4096, rng=rng), nn.ReLU(),
+            nn.Dropout(dropout, seed=seed), nn.Linear(256 * 6 * 6, 4096, rng=rng), nn.ReLU(inplace=True),
+            nn.Dropout(dropout, seed=seed + 1), nn.Linear(4096, 4096, rng=rng), nn.ReLU(inplace=True),
             nn.Linear(4096, self.num_classes, rng=rng),
         )
 

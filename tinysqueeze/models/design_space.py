@@ -84,7 +84,7 @@ def design_space_features(rng: np.random.Generator, fire_sizes: list, version: s
         c = e1 + e3
         channels_out.append(c)
     plan = bypass_plan(bypass, channels_in, channels_out)
-    layers = [nn.Conv2d(3, conv1_channels, conv1_kernel, stride=2, rng=rng), nn.ReLU(),
+    layers = [nn.Conv2d(3, conv1_channels, conv1_kernel, stride=2, rng=rng), nn.ReLU(inplace=True),
               nn.MaxPool2d(3, 2, ceil_mode=True)]
     for i, ((s, e1, e3), cin, kind) in enumerate(zip(fire_sizes, channels_in, plan)):
         layers.append(Fire(cin, s, e1, e3, bypass=kind, rng=rng))

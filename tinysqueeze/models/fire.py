@@ -43,11 +43,11 @@ class Fire(nn.Module):
                              f"expand1x1 + expand3x3 ({self.out_channels}); use bypass='complex' instead")
         self.bypass_kind = bypass
         self.squeeze = nn.Conv2d(self.in_channels, self.squeeze_channels, 1, rng=rng)
-        self.squeeze_activation = nn.ReLU()
+        self.squeeze_activation = nn.ReLU(inplace=True)
         self.expand1x1 = nn.Conv2d(self.squeeze_channels, self.e1, 1, rng=rng)
-        self.expand1x1_activation = nn.ReLU()
+        self.expand1x1_activation = nn.ReLU(inplace=True)
         self.expand3x3 = nn.Conv2d(self.squeeze_channels, self.e3, 3, padding=1, rng=rng)
-        self.expand3x3_activation = nn.ReLU()
+        self.expand3x3_activation = nn.ReLU(inplace=True)
         self.concat = nn.Concat()
         if bypass == "complex":
             self.bypass = nn.Conv2d(self.in_channels, self.out_channels, 1, rng=rng)

@@ -43,7 +43,7 @@ def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None) 
     """conv1 to fire9 of SqueezeNet v1.0: Table 1, row by row. Fire(in, squeeze, expand1x1, expand3x3)."""
     widen, same = bypasses(bypass)
     return [
-        nn.Conv2d(3, 96, 7, stride=2, rng=rng), nn.ReLU(),   # conv1: 96 filters, 7x7, stride 2
+        nn.Conv2d(3, 96, 7, stride=2, rng=rng), nn.ReLU(inplace=True),   # conv1: 96 filters 7x7, stride 2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
         Fire(96, 16, 64, 64, widen, rng),                   # fire2
         Fire(128, 16, 64, 64, same, rng),                   # fire3
@@ -63,7 +63,7 @@ def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None) 
     the max-pools moved earlier, so the later layers see smaller activations."""
     widen, same = bypasses(bypass)
     return [
-        nn.Conv2d(3, 64, 3, stride=2, rng=rng), nn.ReLU(),   # conv1: 64 filters, 3x3, stride 2
+        nn.Conv2d(3, 64, 3, stride=2, rng=rng), nn.ReLU(inplace=True),   # conv1: 64 filters, 3x3, stride 2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
         Fire(64, 16, 64, 64, widen, rng),                   # fire2
         Fire(128, 16, 64, 64, same, rng),                   # fire3
@@ -93,9 +93,9 @@ class SqueezeNet(nn.Module):
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.version, self.num_classes, self.bypass_kind = version, int(num_classes), bypass
         rng = np.random.default_rng(seed) if rng is None else rng
-        self.features = nn.Sequential(*features)
+        self.features = nn.CNHWSequential(*features)     # the batch inside: one GEMM per layer
         conv10 = nn.Conv2d(features[-1].out_channels, self.num_classes, 1, rng=rng)
-        self.classifier = nn.Sequential(nn.Dropout(dropout, seed=seed), conv10, nn.ReLU(),
+        self.classifier = nn.Sequential(nn.Dropout(dropout, seed=seed), conv10, nn.ReLU(inplace=True),
                                         nn.AdaptiveAvgPool2d(1))
         self.flatten = nn.Flatten()
         self.reset_parameters(rng)

@@ -47,7 +47,15 @@ def module_macs(module: nn.Module, x_shape: tuple) -> tuple[np.ndarray, int]:
 
 
 def table(model: nn.Module, image_size: int = 227) -> list[Row]:
-    """One row per layer of `model.features` and `model.classifier` (ReLUs folded into their conv)."""
+    """One row per layer of `model.features` and `model.classifier` (ReLUs folded into their conv).
+
+    The layers run one by one on (N, C, H, W) arrays, so for the table they all work in PyTorch's
+    layout (those inside a CNHWSequential return to the batch inside afterwards)."""
+    with nn.layers_in_layout(model, "NCHW"):
+        return _rows(model, image_size)
+
+
+def _rows(model: nn.Module, image_size: int) -> list[Row]:
     model.eval()
     rows, shape, number = [], (1, 3, image_size, image_size), 0
     stages = [model.features]

@@ -7,29 +7,39 @@ from .module import Module, layer_error
 
 
 class Concat(Module):
-    """Joins branches along the channel axis (axis 1), like torch.cat(xs, 1).
+    """Joins branches along the channel axis, like torch.cat(xs, 1).
 
     forward(list of (N, C_k, H, W)) -> (N, sum C_k, H, W)
     backward(dout) -> list of (N, C_k, H, W): each branch gets its own slice of dout (a view, not a
     copy: the layers below must not write into it, and ours never do).
+    Layout "CNHW" (inside a CNHWSequential): (C_k, N, H, W) branches, joined along axis 0, where
+    each branch is one contiguous block of the result.
     """
+
+    def __init__(self):
+        super().__init__()
+        self.layout = "NCHW"
+
+    @property
+    def axis(self) -> int:
+        return 0 if self.layout == "CNHW" else 1
 
     def forward(self, xs) -> np.ndarray:
         if not isinstance(xs, (list, tuple)) or len(xs) == 0:
             raise layer_error(self, f"expected a non-empty list of arrays, got {type(xs).__name__}")
-        first = xs[0]
+        axis, first = self.axis, xs[0]
         for k, x in enumerate(xs):
             if not isinstance(x, np.ndarray) or x.ndim < 2:
                 raise layer_error(self, f"branch {k}: expected an array of shape (N, C, ...), got {getattr(x, 'shape', type(x))}")
-            if x.shape[0] != first.shape[0] or x.shape[2:] != first.shape[2:]:
-                raise layer_error(self, f"branch {k} has shape {x.shape}, expected (N, C_k) + {first.shape[2:]} "
-                                        f"with N = {first.shape[0]}, as branch 0 {first.shape}")
-        self.cache = [x.shape[1] for x in xs]
-        return np.concatenate(xs, axis=1)
+            if x.shape[:axis] + x.shape[axis + 1:] != first.shape[:axis] + first.shape[axis + 1:]:
+                raise layer_error(self, f"branch {k} has shape {x.shape}, expected the shape of branch 0 "
+                                        f"{first.shape} but for its channels (axis {axis})")
+        self.cache = [x.shape[axis] for x in xs]
+        return np.concatenate(xs, axis=axis)
 
     def backward(self, dout: np.ndarray) -> list:
         grads, start = [], 0
         for channels in self.cache:
-            grads.append(dout[:, start : start + channels])
+            grads.append(dout[start : start + channels] if self.axis == 0 else dout[:, start : start + channels])
             start += channels
         return grads

@@ -198,13 +198,14 @@ def layer_error(layer: Module, message: str) -> ValueError:
     return ValueError(f"{type(layer).__name__}({layer.extra_repr()}): {message}")
 
 
-def check_input(layer: Module, x: np.ndarray, expected: str, ndim: int, channels: int | None = None):
+def check_input(layer: Module, x: np.ndarray, expected: str, ndim: int, channels: int | None = None,
+                channel_axis: int = 1):
     """Raises a ValueError naming `layer`, the shape it got and the shape it expects."""
     if not isinstance(x, np.ndarray):
         raise layer_error(layer, f"expected a numpy array of shape {expected}, got {type(x).__name__}")
     if x.ndim != ndim:
         raise layer_error(layer, f"expected input of shape {expected}, got shape {x.shape}")
-    if channels is not None and x.shape[1] != channels:
+    if channels is not None and x.shape[channel_axis] != channels:
         raise layer_error(
             layer, f"expected input of shape {expected} with {channels} channels, got shape {x.shape}"
         )
