@@ -11,7 +11,8 @@ which points the seeds cannot tell apart.
 
 - Resume: a point whose run finished all its epochs is not trained again; an interrupted point
   continues from its last checkpoint (`train --resume`).
-- Parallel: `--workers N` runs N points at once on this machine (each process gets 2/N threads).
+- Parallel: `--workers N` runs N points at once on this machine (each process gets cores/N BLAS
+  threads, unless OPENBLAS_NUM_THREADS is set).
 - More machines: `--print-commands` prints one self-contained command per point, for a cluster's job
   array; then run the sweep command again (or with `--collect-only`) to gather results and plots.
 """
@@ -128,7 +129,8 @@ def run_point(command: list[str], run: Path, threads: int) -> None:
     """Trains one point in its own process (resuming it if a checkpoint exists)."""
     if (run / "last.npz").exists():
         command = command + ["--resume"]
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", str(threads))      # a thread count you set wins
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     run.mkdir(parents=True, exist_ok=True)
     with open(run / "train.log", "a") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -374,7 +374,9 @@ def im2col_cnhw(x, kh, kw, stride, padding, h_out, w_out):
 
 
 def col2im_cnhw(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
-    twin = col2im_cnhw_numba if _active == "numba" else col2im_cnhw_numpy
+    # Measured (lesson 14): the Numba loop wins on small maps (1.2 against 2.9 ms at 7x7, batch 64),
+    # the NumPy twin's slice additions on large ones (2.0 against 3.6 ms at 55x55, batch 8).
+    twin = col2im_cnhw_numba if _active == "numba" and h_out * w_out < 200 else col2im_cnhw_numpy
     return twin(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding, h_out, w_out)
 
 
