@@ -121,3 +121,23 @@ def test_a_compressed_design_space_point_loads_as_itself(tmp_path):
     assert meta is None and repr(loaded) == repr(point)
     a, b = loaded.state_dict(), point.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_train_flags_are_trainconfigs_fields_with_its_defaults():
+    """TrainConfig is the one place a training setting and its default live; `train` and `diagnose`
+    get one flag per field from it."""
+    import argparse
+    from dataclasses import MISSING, fields
+
+    from tinysqueeze.cli import build_parser
+    from tinysqueeze.train import TrainConfig
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for command in ("train", "diagnose"):
+        flags = {a.dest: a for a in commands[command]._actions}
+        for f in fields(TrainConfig):
+            default = {} if f.default is MISSING else f.default
+            assert f.name in flags, f"{command} has no --{f.name.replace('_', '-')}"
+            assert flags[f.name].default == default, f.name
+            assert flags[f.name].help.startswith(f.metadata["help"]), f.name
