@@ -18,3 +18,11 @@ def test_montage_filters_and_im2col_pictures_are_drawn(tmp_path, monkeypatch):
     for path in (montage, filters, unfold):
         with Image.open(path) as im:
             assert im.size[0] > 200 and im.size[1] > 200
+
+
+def test_several_runs_are_drawn_on_one_picture(tmp_path):
+    from tinysqueeze.plots import plot_runs
+    rows = [{"epoch": e, "val_top1": 0.1 * e, "val_top5": 0.2 * e, "train_loss": 2.0 / e, "val_loss": 2.1 / e}
+            for e in (1, 2, 3)]
+    plot_runs({"squeezenet": rows, "alexnet": rows[:2]}, tmp_path / "both.png", "two runs")
+    assert (tmp_path / "both.png").stat().st_size > 1000

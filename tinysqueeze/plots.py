@@ -59,3 +59,26 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_runs(runs: dict, path: Path, title: str) -> None:
+    """Several runs on one picture: validation top-1 (solid) and top-5 (dashed), and train / val loss,
+    per epoch. runs: label -> metrics.csv's rows (one run each; e.g. AlexNet against SqueezeNet)."""
+    plt = pyplot()
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, rows in runs.items():
+        epochs = [r["epoch"] for r in rows]
+        line, = ax_acc.plot(epochs, [100 * r["val_top1"] for r in rows], "-", label=f"{label} top-1")
+        ax_acc.plot(epochs, [100 * r["val_top5"] for r in rows], "--", color=line.get_color(), alpha=0.6,
+                    label=f"{label} top-5")
+        ax_loss.plot(epochs, [r["train_loss"] for r in rows], ":", color=line.get_color(), label=f"{label} train")
+        ax_loss.plot(epochs, [r["val_loss"] for r in rows], "-", color=line.get_color(), label=f"{label} val")
+    ax_acc.set_xlabel("epoch"), ax_acc.set_ylabel("validation accuracy (%)"), ax_acc.set_ylim(0, 100)
+    ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("cross-entropy loss")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,41 @@
+"""Runs side by side (issue 14's SqueezeNet against AlexNet): a table and one picture of their curves.
+
+    python docs/experiments/runs_side_by_side.py OUT.png LABEL=runs/a[,runs/b,...] LABEL=runs/c,...
+
+Each LABEL names a model's runs (one per seed). The table: parameters, size (MB at 32 bits),
+final and best validation top-1, top-5 (mean ± sd over the runs), epochs, training minutes; the
+picture: every run's curves, validation top-1/top-5 and train/val loss per epoch.
+"""
+import statistics
+import sys
+from pathlib import Path
+
+from tinysqueeze.plots import plot_runs
+from tinysqueeze.runs import load_run, read_metrics
+
+
+def spread(values):
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}%"
+
+
+def main(out, *groups):
+    print("| model | runs | parameters | MB | top-1 (last epoch) | best top-1 | top-5 | epochs | minutes |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    curves = {}
+    for group in groups:
+        label, folders = group.split("=", 1)
+        rows = {Path(f).name: read_metrics(Path(f) / "metrics.csv") for f in folders.split(",")}
+        model, _, _ = load_run(Path(folders.split(",")[0]) / "last.npz")
+        params = model.num_parameters()
+        last = [100 * r[-1]["val_top1"] for r in rows.values()]
+        best = [100 * max(e["val_top1"] for e in r) for r in rows.values()]
+        top5 = [100 * r[-1]["val_top5"] for r in rows.values()]
+        minutes = statistics.mean(sum(e["seconds"] for e in r) / 60 for r in rows.values())
+        print(f"| {label} | {len(rows)} | {params:,} | {4 * params / 2**20:.2f} | {spread(last)} | {spread(best)} | "
+              f"{spread(top5)} | {int(max(len(r) for r in rows.values()))} | {minutes:.0f} |")
+        curves.update({f"{label} ({name})": r for name, r in rows.items()})
+    plot_runs(curves, Path(out), "runs side by side")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
