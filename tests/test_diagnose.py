@@ -5,7 +5,7 @@ from tinysqueeze import nn
 from tinysqueeze.cli import main
 from tinysqueeze.diagnose import dead_classes, trace_steps
 from tinysqueeze.optim import SGD, named_layer_groups
-from tinysqueeze.train import final_relu
+from tinysqueeze.evaluate import final_relu
 
 
 class LinearThenReLU(nn.Module):

@@ -131,8 +131,6 @@ def evaluate_arguments(p) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    import json
-
     from .evaluate import evaluate, format_evaluation, summary
     from .plots import plot_confusion
     from .runs import data_for, load_run, loader_for
@@ -197,7 +195,7 @@ def cmd_compress(args) -> int:
     else:
         print(f"no --checkpoint: compressing freshly initialised {args.model} weights (sizes only)")
         model, meta = get_model(args.model, num_classes=args.num_classes), None
-    train, val = compression_data(model, meta, args.data, args.finetune_epochs, args.image_size, args.batch_size)
+    train, val = compression_data(meta, args.data, args.finetune_epochs, args.image_size, args.batch_size)
     compressed = deep_compress(model, args.density, args.bits, args.policy, train, val, args.finetune_epochs,
                                lr=args.lr, report=lambda stage: print(
                                    f"{stage.label:<40} val top-1 {100 * stage.top1:.2f}%  top-5 {100 * stage.top5:.2f}%"))

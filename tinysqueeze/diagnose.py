@@ -114,12 +114,10 @@ def plot_trace(traces: dict[str, list[StepRecord]], path, title: str = "") -> No
 def trace_recipe(config, steps: int, progress: bool = False) -> tuple[list[StepRecord], list[str]]:
     """The first `steps` optimiser steps of the run `config` (a TrainConfig) describes: same data,
     model, start and optimiser as `train`, with its warm-up. -> (records, class names)"""
-    from .optim import learning_rate
-    from .train import prepare
+    from .train import prepare, schedule
 
     run = prepare(config, progress=progress, claim_folder=False)   # reads data, writes nothing
     loader = run.train_loader
-    total_steps, warmup = config.epochs * len(loader), int(round(config.warmup_epochs * len(loader)))
 
     def batches():
         epoch = 0
@@ -128,7 +126,7 @@ def trace_recipe(config, steps: int, progress: bool = False) -> tuple[list[StepR
             epoch += 1
 
     records = trace_steps(run.model, run.optimizer, batches(), steps,
-                          lambda step: learning_rate(step, total_steps, config.lr, warmup, config.schedule))
+                          schedule(config, len(loader)))
     return records, run.meta.class_names
 
 

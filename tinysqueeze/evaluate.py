@@ -46,6 +46,12 @@ def silent_classes(max_scores: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~(max_scores > 0))
 
 
+def silent_classes_of(model: nn.Module, max_scores: np.ndarray) -> np.ndarray:
+    """silent_classes, for a model whose scores pass a final ReLU; none for any other (AlexNet's
+    scores may be negative and still win)."""
+    return silent_classes(max_scores) if final_relu(model) is not None else np.array([], dtype=np.int64)
+
+
 def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False) -> dict:
     """Loss, top-1, top-5, the confusion matrix (rows: true class, columns: predicted), each class's
     recall (the fraction of its images predicted as it) and the classes that never scored above zero.
@@ -68,7 +74,7 @@ def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False)
         max_scores = np.maximum(max_scores, logits.max(axis=0))
         n += len(y)
     recall = confusion.diagonal() / np.maximum(1, confusion.sum(axis=1))
-    silent = silent_classes(max_scores) if final_relu(model) is not None else np.array([], dtype=np.int64)
+    silent = silent_classes_of(model, max_scores)
     return {"loss": total_loss / n, "top1": top1 / n, "top5": top5 / n, "n": n, "confusion": confusion,
             "recall": recall, "silent": silent}
 

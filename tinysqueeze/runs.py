@@ -137,9 +137,9 @@ def loader_for(meta: RunMeta, dataset, batch_size: int, train: bool = False) -> 
                       meta.mean, meta.std, seed=0)
 
 
-def compression_data(model, meta: RunMeta | None, data: str | None, finetune_epochs: int, image_size: int,
+def compression_data(meta: RunMeta | None, data: str | None, finetune_epochs: int, image_size: int,
                      batch_size: int):
-    """(train loader, val loader) for compressing `model`, or (None, None) when there is nothing to
+    """(train loader, val loader) for compressing a model, or (None, None) when there is nothing to
     fine-tune or measure. A training run's own data, crop and statistics when `meta` is given
     (fine-tuning defaults to its dataset); otherwise `data` at `image_size` with ImageNet's statistics
     (the synthetic set's own)."""
@@ -152,7 +152,7 @@ def compression_data(model, meta: RunMeta | None, data: str | None, finetune_epo
     if meta is None:
         config = {"data": data, "seed": 0, "synthetic_train": SYNTHETIC_SIZES[0], "synthetic_val": SYNTHETIC_SIZES[1]}
         meta = RunMeta("", [], [], [], [], image_size, config)
-        train = load_split(data, "train", image_size, synthetic_sizes=SYNTHETIC_SIZES)
+        train = load_split(data, "train", image_size)
         meta.classes = train.classes
         meta.mean, meta.std = channel_stats(train.images) if data == "synthetic" else (IMAGENET_MEAN, IMAGENET_STD)
     else:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from . import nn
 from .datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
-from .evaluate import evaluate, final_relu, silent_classes, topk_correct
+from .evaluate import evaluate, silent_classes_of, topk_correct
 from .formats.checkpoint import restore_generator_states
 from .models import get_model, skip_image_gradient
 from .optim import learning_rate, make_optimizer
@@ -251,18 +251,24 @@ def fit(run: Run) -> list[dict]:
         run.close()
 
 
+def schedule(config: TrainConfig, steps_per_epoch: int):
+    """-> the learning rate at each global step of the run: warm-up, then poly (or cosine) decay."""
+    total_steps, warmup = config.epochs * steps_per_epoch, int(round(config.warmup_epochs * steps_per_epoch))
+    return lambda step: learning_rate(step, total_steps, config.lr, warmup, config.schedule)
+
+
 def train_epoch(run: Run, epoch: int) -> dict:
     """One pass over the training set: for each batch, forward, loss, backward, one optimizer step."""
     cfg, model, optimizer, loader = run.config, run.model.train(), run.optimizer, run.train_loader
     loss_fn = nn.SoftmaxCrossEntropy()
-    total_steps, warmup = cfg.epochs * len(loader), int(round(cfg.warmup_epochs * len(loader)))
+    lr_at = schedule(cfg, len(loader))
     total_loss, correct, seen, start, in_steps = 0.0, 0, 0, time.perf_counter(), 0.0
     max_scores = np.full(len(run.meta.classes), -np.inf)     # each class's largest score: is it alive?
     bar = tqdm(loader.epoch(epoch), total=len(loader), disable=not run.progress,
                desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
     for b, (x, y) in enumerate(bar):                          # x: (B, 3, S, S), y: (B,)
         step_start = time.perf_counter()
-        optimizer.lr = learning_rate(epoch * len(loader) + b, total_steps, cfg.lr, warmup, cfg.schedule)
+        optimizer.lr = lr_at(epoch * len(loader) + b)
         optimizer.zero_grad()
         logits = model(x.astype(cfg.dtype, copy=False))       # (B, C)
         loss = loss_fn(logits, y)
@@ -281,7 +287,7 @@ def train_epoch(run: Run, epoch: int) -> dict:
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
                         img_s=f"{seen / (time.perf_counter() - start):.0f}", lr=f"{optimizer.lr:.3g}")
     seconds = time.perf_counter() - start
-    silent = silent_classes(max_scores) if final_relu(model) is not None else np.array([], dtype=np.int64)
+    silent = silent_classes_of(model, max_scores)
     return {"lr": optimizer.lr, "train_loss": total_loss / seen, "train_top1": correct / seen,
             "images_per_s": seen / seconds, "seconds": seconds, "step_seconds": in_steps, "images": seen,
             "silent": silent}

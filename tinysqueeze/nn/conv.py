@@ -87,9 +87,17 @@ class Conv2d(Module):
 
     def output_shape(self, x_shape: tuple) -> tuple:
         n, _, h, w = x_shape
+        return (n, self.out_channels) + self.output_size(h, w)
+
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """(H_out, W_out) for an H x W input; a kernel larger than the padded input is refused."""
         kh, kw = self.kernel_size
-        return (n, self.out_channels, conv_output_size(h, kh, self.stride, self.padding),
-                conv_output_size(w, kw, self.stride, self.padding))
+        h_out = conv_output_size(h, kh, self.stride, self.padding)
+        w_out = conv_output_size(w, kw, self.stride, self.padding)
+        if h_out <= 0 or w_out <= 0:
+            raise layer_error(self, f"the {kh}x{kw} kernel is larger than the padded input "
+                                    f"({h + 2 * self.padding}x{w + 2 * self.padding})")
+        return h_out, w_out
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, C, H, W) -> (N, F, H_out, W_out)   (layout "CNHW": (C, N, H, W) -> (F, N, H_out, W_out))"""
@@ -98,10 +106,7 @@ class Conv2d(Module):
         check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, self.in_channels)
         n, c, h, w = x.shape
         kh, kw = self.kernel_size
-        _, f, h_out, w_out = self.output_shape(x.shape)
-        if h_out <= 0 or w_out <= 0:
-            raise layer_error(self, f"the {kh}x{kw} kernel is larger than the padded input "
-                                    f"({h + 2 * self.padding}x{w + 2 * self.padding}) of shape {x.shape}")
+        f, (h_out, w_out) = self.out_channels, self.output_size(h, w)
         if self.is_pointwise:
             cols = x.reshape(n, c, h * w)                                   # (N, C, H*W), no copy
         else:
@@ -143,12 +148,7 @@ class Conv2d(Module):
         check_input(self, x, f"({self.in_channels}, N, H, W)", 4, self.in_channels, channel_axis=0)
         c, n, h, w = x.shape
         kh, kw = self.kernel_size
-        f = self.out_channels
-        h_out = conv_output_size(h, kh, self.stride, self.padding)
-        w_out = conv_output_size(w, kw, self.stride, self.padding)
-        if h_out <= 0 or w_out <= 0:
-            raise layer_error(self, f"the {kh}x{kw} kernel is larger than the padded input "
-                                    f"({h + 2 * self.padding}x{w + 2 * self.padding}) of shape {x.shape}")
+        f, (h_out, w_out) = self.out_channels, self.output_size(h, w)
         if self.is_pointwise:
             cols = x.reshape(c, n * h * w)                                  # (C, N*H*W): already the matrix
         else:

@@ -23,20 +23,24 @@ from .module import Module, Sequential
 LAYOUTS = ("NCHW", "CNHW")
 
 
+def layers_with_a_layout(module: Module) -> list[Module]:
+    """The layers below `module` whose arithmetic depends on the layout (Conv2d, Concat)."""
+    return [m for m in module.modules() if hasattr(m, "layout")]
+
+
 def set_layout(module: Module, layout: str) -> None:
-    """Sets `layout` on every layer below `module` that has one (Conv2d, Concat)."""
+    """Sets `layout` on every layer below `module` that has one."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    for m in module.modules():
-        if hasattr(m, "layout") and not isinstance(m, CNHWSequential):
-            m.layout = layout
+    for m in layers_with_a_layout(module):
+        m.layout = layout
 
 
 @contextlib.contextmanager
 def layers_in_layout(module: Module, layout: str):
     """Within it, the layers below `module` work in `layout` (e.g. to run them one by one on
     (N, C, H, W) inputs, as models/summary.py does); their own layouts are put back after."""
-    saved = [(m, m.layout) for m in module.modules() if hasattr(m, "layout") and not isinstance(m, CNHWSequential)]
+    saved = [(m, m.layout) for m in layers_with_a_layout(module)]
     set_layout(module, layout)
     try:
         yield module
