@@ -24,5 +24,5 @@ def test_several_runs_are_drawn_on_one_picture(tmp_path):
     from tinysqueeze.plots import plot_runs
     rows = [{"epoch": e, "val_top1": 0.1 * e, "val_top5": 0.2 * e, "train_loss": 2.0 / e, "val_loss": 2.1 / e}
             for e in (1, 2, 3)]
-    plot_runs({"squeezenet": rows, "alexnet": rows[:2]}, tmp_path / "both.png", "two runs")
+    plot_runs({"squeezenet": [rows, rows[:1]], "alexnet": [rows[:2]]}, tmp_path / "both.png", "two models")
     assert (tmp_path / "both.png").stat().st_size > 1000

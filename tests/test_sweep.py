@@ -30,6 +30,8 @@ def test_a_two_point_sweep_over_two_seeds_runs_collects_plots_and_resumes(tmp_pa
         a, b = (float(r["top1"]) for r in table if r["point"] == point["point"])
         assert point["top1"] == pytest.approx((a + b) / 2, abs=1e-6)
         assert point["top1_sd"] == pytest.approx(abs(a - b) / 2 ** 0.5, abs=1e-6)
+    from_file = sweep.summarise(sweep.read_results(out / "results.csv"))    # the table again, from the file alone
+    assert sweep.format_rows(from_file) == sweep.format_rows(summary)
 
     def no_training(*a, **k):
         raise AssertionError("a finished run was trained again")

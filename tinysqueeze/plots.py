@@ -61,18 +61,22 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title:
     plt.close(fig)
 
 
-def plot_runs(runs: dict, path: Path, title: str) -> None:
-    """Several runs on one picture: validation top-1 (solid) and top-5 (dashed), and train / val loss,
-    per epoch. runs: label -> metrics.csv's rows (one run each; e.g. AlexNet against SqueezeNet)."""
+def plot_runs(groups: dict, path: Path, title: str) -> None:
+    """Several models' runs on one picture: validation top-1 (solid) and top-5 (dashed), and train
+    (dotted) / val (solid) loss, per epoch. groups: label -> a list of runs, each run metrics.csv's
+    rows (e.g. {"squeezenet1_1": [seed 0's rows, seed 1's rows], "alexnet": [...]}); each label has one
+    colour, its seeds drawn alike, so a model's spread shows as a band of lines."""
     plt = pyplot()
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    for label, rows in runs.items():
-        epochs = [r["epoch"] for r in rows]
-        line, = ax_acc.plot(epochs, [100 * r["val_top1"] for r in rows], "-", label=f"{label} top-1")
-        ax_acc.plot(epochs, [100 * r["val_top5"] for r in rows], "--", color=line.get_color(), alpha=0.6,
-                    label=f"{label} top-5")
-        ax_loss.plot(epochs, [r["train_loss"] for r in rows], ":", color=line.get_color(), label=f"{label} train")
-        ax_loss.plot(epochs, [r["val_loss"] for r in rows], "-", color=line.get_color(), label=f"{label} val")
+    for colour, (label, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], groups.items()):
+        for i, rows in enumerate(runs):
+            epochs = [r["epoch"] for r in rows]
+            name = (lambda what: f"{label} {what} ({len(runs)} run{'s' if len(runs) > 1 else ''})") if i == 0 \
+                else (lambda what: None)
+            ax_acc.plot(epochs, [100 * r["val_top1"] for r in rows], "-", color=colour, label=name("top-1"))
+            ax_acc.plot(epochs, [100 * r["val_top5"] for r in rows], "--", color=colour, alpha=0.6, label=name("top-5"))
+            ax_loss.plot(epochs, [r["train_loss"] for r in rows], ":", color=colour, label=name("train"))
+            ax_loss.plot(epochs, [r["val_loss"] for r in rows], "-", color=colour, label=name("val"))
     ax_acc.set_xlabel("epoch"), ax_acc.set_ylabel("validation accuracy (%)"), ax_acc.set_ylim(0, 100)
     ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("cross-entropy loss")
     for ax in (ax_acc, ax_loss):

@@ -165,6 +165,15 @@ def collect(points: list[Point], seeds: list[int], out: Path, num_classes: int) 
     return rows
 
 
+def read_results(path) -> list[dict]:
+    """results.csv back into the rows `collect` made (numbers as numbers), so a sweep's summary and
+    table can be re-made from the file alone, e.g. `format_rows(summarise(read_results(path)))`."""
+    kinds = {"seed": int, "parameters": int, "epochs": int, "size_mb": float, "top1": float, "top5": float,
+             "train_seconds": float}
+    with open(path, newline="") as f:
+        return [{k: kinds.get(k, str)(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """One row per point, in sweep order: the seeds' mean and sample standard deviation (0 for one seed)."""
     summary = {}

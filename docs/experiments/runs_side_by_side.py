@@ -1,9 +1,10 @@
 """Runs side by side (issue 14's SqueezeNet against AlexNet): a table and one picture of their curves.
 
-    python docs/experiments/runs_side_by_side.py OUT.png LABEL=runs/a[,runs/b,...] LABEL=runs/c,...
+    python docs/experiments/runs_side_by_side.py OUT.png LABEL=runs/a[,runs/b,...] LABEL=runs/c,... [--title TEXT]
 
 Each LABEL names a model's runs (one per seed). The table: parameters, size (MB at 32 bits),
-final and best validation top-1, top-5 (mean ± sd over the runs), epochs, training minutes; the
+final and best validation top-1, top-5 (mean ± sd over the runs), what the last five epochs added
+to the best top-1 (a run has converged when that is about zero), epochs, training minutes; the
 picture: every run's curves, validation top-1/top-5 and train/val loss per epoch.
 """
 import statistics
@@ -18,9 +19,16 @@ def spread(values):
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}%"
 
 
-def main(out, *groups):
-    print("| model | runs | parameters | MB | top-1 (last epoch) | best top-1 | top-5 | epochs | minutes |")
-    print("|---|---|---|---|---|---|---|---|---|")
+def gain_in_last_epochs(epochs, last=5):
+    """Points of best validation top-1 won in the last `last` epochs (0 when they found nothing better)."""
+    before = max(e["val_top1"] for e in epochs[:-last])
+    return 100 * max(0.0, max(e["val_top1"] for e in epochs[-last:]) - before)
+
+
+def main(out, *groups, title="runs side by side"):
+    print("| model | runs | parameters | MB | top-1 (last epoch) | best top-1 | top-5 | gained in the last 5 epochs "
+          "| epochs | minutes |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     curves = {}
     for group in groups:
         label, folders = group.split("=", 1)
@@ -30,12 +38,19 @@ def main(out, *groups):
         last = [100 * r[-1]["val_top1"] for r in rows.values()]
         best = [100 * max(e["val_top1"] for e in r) for r in rows.values()]
         top5 = [100 * r[-1]["val_top5"] for r in rows.values()]
+        gains = ", ".join(f"{gain_in_last_epochs(r):.1f}" for r in rows.values())
         minutes = statistics.mean(sum(e["seconds"] for e in r) / 60 for r in rows.values())
         print(f"| {label} | {len(rows)} | {params:,} | {4 * params / 2**20:.2f} | {spread(last)} | {spread(best)} | "
-              f"{spread(top5)} | {int(max(len(r) for r in rows.values()))} | {minutes:.0f} |")
-        curves.update({f"{label} ({name})": r for name, r in rows.items()})
-    plot_runs(curves, Path(out), "runs side by side")
+              f"{spread(top5)} | {gains} | {int(max(len(r) for r in rows.values()))} | {minutes:.0f} |")
+        curves[label] = list(rows.values())
+    plot_runs(curves, Path(out), title)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    args = sys.argv[1:]
+    if "--title" in args:
+        at = args.index("--title")
+        title, args = args[at + 1], args[:at] + args[at + 2:]
+        main(*args, title=title)
+    else:
+        main(*args)
