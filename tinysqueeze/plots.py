@@ -71,8 +71,9 @@ def plot_runs(groups: dict, path: Path, title: str) -> None:
     for colour, (label, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], groups.items()):
         for i, rows in enumerate(runs):
             epochs = [r["epoch"] for r in rows]
-            name = (lambda what: f"{label} {what} ({len(runs)} run{'s' if len(runs) > 1 else ''})") if i == 0 \
-                else (lambda what: None)
+
+            def name(what):         # one legend entry per model, on its first run
+                return f"{label} {what} ({len(runs)} run{'s' if len(runs) > 1 else ''})" if i == 0 else None
             ax_acc.plot(epochs, [100 * r["val_top1"] for r in rows], "-", color=colour, label=name("top-1"))
             ax_acc.plot(epochs, [100 * r["val_top5"] for r in rows], "--", color=colour, alpha=0.6, label=name("top-5"))
             ax_loss.plot(epochs, [r["train_loss"] for r in rows], ":", color=colour, label=name("train"))

@@ -7,8 +7,8 @@ final and best validation top-1, top-5 (mean ± sd over the runs), what the last
 to the best top-1 (a run has converged when that is about zero), epochs, training minutes; the
 picture: every run's curves, validation top-1/top-5 and train/val loss per epoch.
 """
+import argparse
 import statistics
-import sys
 from pathlib import Path
 
 from tinysqueeze.plots import plot_runs
@@ -31,7 +31,7 @@ def main(out, *groups, title="runs side by side"):
     print("|---|---|---|---|---|---|---|---|---|---|")
     curves = {}
     for group in groups:
-        label, folders = group.split("=", 1)
+        label, folders = group.rsplit("=", 1)        # a label may hold "=", a path does not
         rows = {Path(f).name: read_metrics(Path(f) / "metrics.csv") for f in folders.split(",")}
         model, _, _ = load_run(Path(folders.split(",")[0]) / "last.npz")
         params = model.num_parameters()
@@ -41,16 +41,15 @@ def main(out, *groups, title="runs side by side"):
         gains = ", ".join(f"{gain_in_last_epochs(r):.1f}" for r in rows.values())
         minutes = statistics.mean(sum(e["seconds"] for e in r) / 60 for r in rows.values())
         print(f"| {label} | {len(rows)} | {params:,} | {4 * params / 2**20:.2f} | {spread(last)} | {spread(best)} | "
-              f"{spread(top5)} | {gains} | {int(max(len(r) for r in rows.values()))} | {minutes:.0f} |")
+              f"{spread(top5)} | {gains} | {max(len(r) for r in rows.values())} | {minutes:.0f} |")
         curves[label] = list(rows.values())
     plot_runs(curves, Path(out), title)
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if "--title" in args:
-        at = args.index("--title")
-        title, args = args[at + 1], args[:at] + args[at + 2:]
-        main(*args, title=title)
-    else:
-        main(*args)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="the picture to write, e.g. docs/results/squeezenet-vs-alexnet.png")
+    parser.add_argument("groups", nargs="+", help="LABEL=run_folder[,run_folder...], one per model")
+    parser.add_argument("--title", default="runs side by side")
+    args = parser.parse_args()
+    main(args.out, *args.groups, title=args.title)
