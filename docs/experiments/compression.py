@@ -1,13 +1,15 @@
 """The compression results in the README: Deep Compression on the Imagenette SqueezeNet 1.1.
 
-    python docs/experiments/compression.py runs/imagenette72-squeezenet1_1/best.npz ../shared/data/imagenette72
+    python docs/experiments/compression.py runs/imagenette72-squeezenet1_1/best.npz ../shared/data/imagenette72 [OUT_DIR]
+    python docs/experiments/compression.py --plot OUT.png LABEL=results.json [LABEL=results.json ...]
 
 For each (density, bits): `deep_compress` (the pipeline of the `compress` command): prune (the
 "paper" policy), fine-tune three epochs, share weights, fine-tune the centroids one epoch; write the
-.tsq file, and record top-1 after every stage and the file size; then plot accuracy against size.
+.tsq file, and record top-1 after every stage and the file size in OUT_DIR/compression-imagenette72.json;
+then plot accuracy against size. `--plot` draws several models' results (one per seed) on one picture.
 """
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from tinysqueeze.compress import deep_compress, format_sizes, save_compressed
@@ -37,20 +39,29 @@ def main(checkpoint, data=None, out_dir="docs/results"):
                         "file": format_sizes(rows, "").splitlines()[-1]})
         print(json.dumps(results[-1]), flush=True)
     (out / "compression-imagenette72.json").write_text(json.dumps(results, indent=1) + "\n")
-    plot(results, out / "compression-imagenette72.png")
+    plot({"": results}, out / "compression-imagenette72.png")
 
 
-def plot(results, path):
+def point_label(result):
+    return "fp32" if result["bits"] == 32 else f"{100 * result['density']:.0f}%, {result['bits']} bits"
+
+
+def plot(results_by_model, path):
+    """results_by_model: label -> the list `main` writes; each model one colour, its points joined by size."""
     import matplotlib
     import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for r in results:
-        label = "fp32" if r["bits"] == 32 else f"{100 * r['density']:.0f}%, {r['bits']} bits"
-        ax.scatter(r["bytes"] / 1e6, 100 * r["top1"], s=40)
-        ax.annotate(label, (r["bytes"] / 1e6, 100 * r["top1"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for index, (model, results) in enumerate(results_by_model.items()):
+        by_size = sorted(results, key=lambda r: r["bytes"])
+        sizes = [r["bytes"] / 1e6 for r in by_size]
+        top1 = [100 * r["top1"] for r in by_size]
+        ax.plot(sizes, top1, "o-", color=f"C{index}", lw=0.8, ms=5, label=model or None)
+        if index == 0:                      # one set of point labels is enough: the sizes barely differ
+            for r, x, y in zip(by_size, sizes, top1):
+                ax.annotate(point_label(r), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -59,9 +70,19 @@ def plot(results, path):
     ax.set_ylabel("val top-1 (%)")
     ax.set_title("SqueezeNet 1.1 on Imagenette (64 px): Deep Compression")
     ax.grid(alpha=0.3)
+    if len(results_by_model) > 1:
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plot", metavar="OUT.png", help="only draw the LABEL=results.json arguments on one picture")
+    parser.add_argument("args", nargs="+", help="CHECKPOINT DATA [OUT_DIR], or with --plot: LABEL=results.json ...")
+    args = parser.parse_args()
+    if args.plot:
+        plot({label: json.loads(Path(file).read_text()) for label, file in (a.rsplit("=", 1) for a in args.args)},
+             Path(args.plot))
+    else:
+        main(*args.args)
