@@ -82,7 +82,11 @@ if __name__ == "__main__":
     parser.add_argument("args", nargs="+", help="CHECKPOINT DATA [OUT_DIR], or with --plot: LABEL=results.json ...")
     args = parser.parse_args()
     if args.plot:
+        if not all("=" in a for a in args.args):
+            parser.error(f"--plot takes LABEL=results.json arguments, got {args.args}")
         plot({label: json.loads(Path(file).read_text()) for label, file in (a.rsplit("=", 1) for a in args.args)},
              Path(args.plot))
+    elif len(args.args) > 3:
+        parser.error(f"expected CHECKPOINT DATA [OUT_DIR], got {len(args.args)} arguments")
     else:
         main(*args.args)
