@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DATA   ?= synthetic
 EPOCHS ?= 15
 
-.PHONY: setup train-small test test-torch gradcheck summary bench clean
+.PHONY: setup train-small test test-quick test-torch gradcheck summary bench clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ train-small: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The inner loop: every module a little, without the end-to-end training runs (tests marked slow).
+test-quick: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 gradcheck: $(STAMP)
 	$(PY) -m tinysqueeze gradcheck

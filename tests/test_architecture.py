@@ -63,9 +63,9 @@ def test_imports_never_point_up_a_layer():
 def test_the_import_check_sees_an_upward_import():
     """The checker itself: a relative import of `train` from inside nn/ is found and resolved."""
     probe = PACKAGE / "nn" / "probe.py"                      # never written: its source is given
-    source = "def f():\n    from ..train import fit\n    from . import conv\n    import tinysqueeze.cli\n"
-    assert imported_parts(probe, source) == [("train", 2), ("nn", 3), ("cli", 4)]
-    assert layer_of("train") > layer_of(module_top(probe))
+    source = "def f():\n    from ..training.train import fit\n    from . import conv\n    import tinysqueeze.cli\n"
+    assert imported_parts(probe, source) == [("training", 2), ("nn", 3), ("cli", 4)]
+    assert layer_of("training") > layer_of(module_top(probe))
 
 
 @pytest.mark.parametrize("version, build", [("1_0", squeezenet1_0), ("1_1", squeezenet1_1)])
@@ -89,11 +89,12 @@ OLD_CHECKPOINT = Path(__file__).parent / "fixtures" / "checkpoint-before-redesig
 # sr 0.5, v1.1) at 32 px, one epoch on 32 synthetic images, seed 0.
 
 
+@pytest.mark.slow
 def test_a_checkpoint_written_before_the_redesign_loads_evaluates_and_resumes(tmp_path, capsys):
     import shutil
 
     from tinysqueeze.cli import main
-    from tinysqueeze.runs import load_run
+    from tinysqueeze.training.runs import load_run
 
     model, meta, optimizer_state = load_run(OLD_CHECKPOINT)
     assert meta.model == "squeezenet_meta" and meta.model_args["base_e"] == 4 and meta.epoch == 0
@@ -108,11 +109,12 @@ def test_a_checkpoint_written_before_the_redesign_loads_evaluates_and_resumes(tm
     assert load_run(run / "last.npz")[1].epoch == 1
 
 
+@pytest.mark.slow
 def test_a_compressed_design_space_point_loads_as_itself(tmp_path):
     """A .tsq names its model and that model's arguments, so runs.load_model rebuilds the same network."""
     from tinysqueeze.compress import deep_compress, save_compressed
     from tinysqueeze.models import get_model
-    from tinysqueeze.runs import load_model
+    from tinysqueeze.training.runs import load_model
 
     point = get_model("squeezenet_meta", num_classes=4, sr=0.25, pct_3x3=0.75, version="1_1")
     compressed = deep_compress(point, 0.5, 4)
@@ -123,21 +125,43 @@ def test_a_compressed_design_space_point_loads_as_itself(tmp_path):
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_train_flags_are_trainconfigs_fields_with_its_defaults():
-    """TrainConfig is the one place a training setting and its default live; `train` and `diagnose`
-    get one flag per field from it."""
+@pytest.mark.parametrize("command", ["train", "diagnose", "sweep", "compare"])
+def test_train_flags_are_trainconfigs_fields_with_its_defaults(command):
+    """TrainConfig is the one place a training setting and its default live; `train`, `diagnose`,
+    `sweep` and `compare` get one flag per field from it (a sweep all but the fields each of its runs
+    sets: model, model args, seed, folder)."""
     import argparse
     from dataclasses import MISSING, fields
 
     from tinysqueeze.cli import build_parser
-    from tinysqueeze.train import TrainConfig
+    from tinysqueeze.studies.sweep import SET_PER_RUN
+    from tinysqueeze.training.train import TrainConfig
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    for command in ("train", "diagnose"):
-        flags = {a.dest: a for a in commands[command]._actions}
-        for f in fields(TrainConfig):
-            default = {} if f.default is MISSING else f.default
-            assert f.name in flags, f"{command} has no --{f.name.replace('_', '-')}"
-            assert flags[f.name].default == default, f.name
-            assert flags[f.name].help.startswith(f.metadata["help"]), f.name
+    flags = {a.dest: a for a in commands[command]._actions}
+    per_run = SET_PER_RUN if command in ("sweep", "compare") else ()
+    for f in fields(TrainConfig):
+        if f.name in per_run:
+            continue
+        default = {} if f.default is MISSING else f.default
+        assert f.name in flags, f"{command} has no --{f.name.replace('_', '-')}"
+        assert flags[f.name].default == default, f.name
+        assert flags[f.name].help.startswith(f.metadata["help"]), f.name
+
+
+def test_the_map_in_docs_architecture_is_the_layers_in_order():
+    """docs/ARCHITECTURE.md is the one map of the package: its diagram's rows, bottom first, name the
+    folders (the top row: the modules) of tinysqueeze.LAYERS, in order, and its table has a row for each."""
+    import re
+
+    text = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text()
+    diagram = text.split("```")[1]
+    rows = re.split(r"\n\s*[├└]─+┤?┘?\n", diagram.strip())
+    drawn = []
+    for row in reversed(rows):
+        folders = re.findall(r"(?<![\w/.])(\w+)/", row)
+        drawn.append(tuple(folders) if folders else tuple(re.findall(r"(\w+)\.py", row)))
+    assert drawn == [tuple(layer) for layer in tinysqueeze.LAYERS]
+    table = {cell for cell in re.findall(r"^\| `(\w+)(?:/|\.py)` \|", text, re.MULTILINE)}
+    assert {name for layer in tinysqueeze.LAYERS for name in layer} - {"__main__"} == table

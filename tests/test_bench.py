@@ -1,7 +1,7 @@
 """The benchmark's arithmetic and its worker protocol (never a timing: benchmarks print figures)."""
 import pytest
 
-from tinysqueeze.bench import compare, ratio_with_spread
+from tinysqueeze.studies.bench import compare, ratio_with_spread
 
 
 def test_the_ratio_is_of_the_medians_and_the_spread_is_per_round():
@@ -13,6 +13,7 @@ def test_the_ratio_is_of_the_medians_and_the_spread_is_per_round():
     assert result["high"] == pytest.approx(1.0)               # round 2: 0.10 / 0.10
 
 
+@pytest.mark.slow
 def test_a_worker_measures_our_side_and_reports_its_profile():
     result = compare("squeezenet1_1", 32, 2, rounds=2, steps=1, with_torch=False)
     ours = result["ours"]

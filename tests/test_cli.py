@@ -53,6 +53,7 @@ def test_predict_prints_top5(tmp_path, capsys):
     assert all(0 <= p <= 100 for p in probs)
 
 
+@pytest.mark.slow
 def test_predict_errors_are_clear(tmp_path, capsys):
     weights = save_weights(squeezenet1_1(num_classes=3), tmp_path / "w.npz")
     assert main(["predict", str(tmp_path / "nope.jpg"), "--weights", str(weights)]) == 2

@@ -9,13 +9,14 @@ from tinysqueeze.compress import (SharedWeights, centroid_gradient, deep_compres
 from tinysqueeze.compress.finetune import finetune_pruned, finetune_shared
 from tinysqueeze.formats.huffman import canonical_codes, code_lengths, decode, encode
 from tinysqueeze.formats.tsq import read_tsq
-from tinysqueeze.compress.prune import MaskedOptimizer
+from tinysqueeze.compress.prune import gradient_masker
 from tinysqueeze.formats.tsq import dense_codes, sparse_entries
-from tinysqueeze.datasets import DataLoader, channel_stats, load_split
-from tinysqueeze.gradcheck import distinct_input, numeric_gradient, rel_error
+from tinysqueeze.evaluation.gradcheck import distinct_input, numeric_gradient, rel_error
 from tinysqueeze.formats.weights import load_weights
 from tinysqueeze.models import squeezenet1_1
-from tinysqueeze.optim import SGD
+from tinysqueeze.optim import LARS, SGD, Adam, layer_groups
+
+from .conftest import tiny_loader
 
 
 def round_trip(symbols):
@@ -84,16 +85,24 @@ def test_paper_policy_prunes_the_large_layers_to_reach_the_target():
         layer_densities(model, 0.5, "random")
 
 
-def test_pruned_weights_stay_zero_through_training():
+@pytest.mark.parametrize("make_optimizer", [
+    lambda model: SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda model: LARS(layer_groups(model), lr=0.01, momentum=0.9, weight_decay=0.01),
+    lambda model: Adam(model.parameters(), lr=0.01, weight_decay=0.01)], ids=["sgd", "lars", "adam"])
+def test_pruned_weights_stay_zero_through_training(make_optimizer):
+    """gradient_masker, run between backward and step (train_step's after_backward), is all it takes:
+    with momentum and weight decay, under SGD, LARS and Adam, a pruned weight stays exactly zero."""
     conv = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(0))
     model = nn.Sequential(conv)
     masks = prune(model, 0.3)
-    optimizer = MaskedOptimizer(SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01), model, masks)
+    optimizer = make_optimizer(model)
+    zero_pruned_gradients = gradient_masker(model, masks)
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
     for _ in range(5):
         optimizer.zero_grad()
         out = model(x)
         model.backward(np.ones_like(out))
+        zero_pruned_gradients()
         optimizer.step()
     assert not conv.weight.data[~masks["0.weight"]].any()
     assert conv.weight.data[masks["0.weight"]].all()
@@ -133,12 +142,6 @@ def test_centroid_gradient_is_the_sum_of_its_weights_gradients():
     assert analytic[0] == 0.0  # the pruned code never moves
 
 
-def tiny_loader():
-    data = load_split("synthetic", "train", 32, synthetic_sizes=(32, 10), progress=False)
-    mean, std = channel_stats(data.images)
-    return DataLoader(data, 16, 32, True, mean, std)
-
-
 def test_finetuning_keeps_zeros_and_codes():
     model = squeezenet1_1(num_classes=10)
     masks = prune(model, 0.5)
@@ -164,6 +167,7 @@ def test_sparse_index_fillers():
     np.testing.assert_array_equal(dense_codes(entry_codes, gaps, 60), codes)
 
 
+@pytest.mark.slow
 def test_tsq_round_trip_is_bit_identical_and_loads_everywhere(tmp_path):
     model = squeezenet1_1(num_classes=10, seed=3)
     compressed = deep_compress(model, 0.4, 5)
@@ -180,10 +184,17 @@ def test_tsq_round_trip_is_bit_identical_and_loads_everywhere(tmp_path):
     np.testing.assert_array_equal(fresh.state_dict()["classifier.1.weight"], reference["classifier.1.weight"])
 
 
-def test_corrupt_and_truncated_tsq_are_refused(tmp_path):
-    model = squeezenet1_1(num_classes=10)
-    path = tmp_path / "m.tsq"
-    save_compressed(path, deep_compress(model, 0.5, 4), "squeezenet1_1")
+@pytest.fixture(scope="module")
+def small_tsq(tmp_path_factory):
+    """squeezenet1_1(num_classes=10) at density 0.5 and 4 bits, as a .tsq (written once: encoding takes
+    seconds). Read it only."""
+    path = tmp_path_factory.mktemp("tsq") / "m.tsq"
+    save_compressed(path, deep_compress(squeezenet1_1(num_classes=10), 0.5, 4), "squeezenet1_1")
+    return path
+
+
+def test_corrupt_and_truncated_tsq_are_refused(tmp_path, small_tsq):
+    path = small_tsq
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x40
     (tmp_path / "flipped.tsq").write_bytes(bytes(data))
@@ -193,6 +204,7 @@ def test_corrupt_and_truncated_tsq_are_refused(tmp_path):
             load_weights(tmp_path / bad)
 
 
+@pytest.mark.slow
 def test_squeezenet1_0_at_6_bits_fits_in_half_a_megabyte(tmp_path):
     from tinysqueeze.models import squeezenet1_0
     model = squeezenet1_0()
@@ -224,6 +236,7 @@ def test_low_rank_refuses_a_rank_past_break_even():
         low_rank(nn.Conv2d(64, 256, 1, rng=np.random.default_rng(0)), energy=0.99)
 
 
+@pytest.mark.slow
 def test_cli_compress_prints_the_table(tmp_path, capsys):
     weights = tmp_path / "w.npz"
     from tinysqueeze.formats.weights import save_weights
@@ -267,10 +280,8 @@ def rewrite_header(path, change) -> bytes:
     (lambda h: h["arrays"].append({"name": "extra", "kind": "raw", "shape": [4], "sizes": [16]}),
      "sizes must be 1 byte counts within the file|the arrays take"),
 ])
-def test_a_crafted_tsq_header_is_refused_clearly(tmp_path, change, says):
-    model = squeezenet1_1(num_classes=10)
-    path = tmp_path / "m.tsq"
-    save_compressed(path, deep_compress(model, 0.5, 4), "squeezenet1_1")
+def test_a_crafted_tsq_header_is_refused_clearly(tmp_path, small_tsq, change, says):
+    model, path = squeezenet1_1(num_classes=10), small_tsq
     crafted = tmp_path / "crafted.tsq"
     crafted.write_bytes(rewrite_header(path, change))
     with pytest.raises(ValueError, match="bad .tsq header: .*(" + says + ")"):

@@ -14,6 +14,8 @@ from tinysqueeze.datasets import cache as cache_module
 from tinysqueeze.datasets import download as dl
 from tinysqueeze.datasets.folders import image_folder
 
+from .conftest import tiny_data
+
 
 def write_image(path, colour, size=(20, 14), fmt=None):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,12 +146,8 @@ def test_downsampled_imagenet_batches(tmp_path):
         load_split(str(root), "val", 32, progress=False)
 
 
-def tiny_set():
-    return load_split("synthetic", "train", 32, synthetic_sizes=(40, 20), progress=False)
-
-
 def test_loader_is_deterministic_and_threaded_equals_plain():
-    ds = tiny_set()
+    ds = tiny_data(40)
     mean, std = channel_stats(ds.images)
     loader = DataLoader(ds, 16, 32, True, mean, std, seed=3)
     assert len(loader) == 2  # drop_last in training
@@ -167,7 +165,7 @@ def test_loader_is_deterministic_and_threaded_equals_plain():
 
 
 def test_loader_reports_errors_from_its_thread():
-    ds = tiny_set()
+    ds = tiny_data(40)
     loader = DataLoader(ds, 8, 32, True, (0.5,) * 3, (0.2,) * 3)
     loader.batch = lambda *a: (_ for _ in ()).throw(RuntimeError("disk on fire"))
     with pytest.raises(RuntimeError, match="disk on fire"):

@@ -3,9 +3,11 @@ import numpy as np
 
 from tinysqueeze import nn
 from tinysqueeze.cli import main
-from tinysqueeze.diagnose import dead_classes, trace_steps
+from tinysqueeze.training.diagnose import dead_classes, trace_steps
 from tinysqueeze.optim import SGD, named_layer_groups
-from tinysqueeze.evaluate import final_relu
+from tinysqueeze.evaluation.evaluate import final_relu
+
+from .conftest import tiny_argv
 
 
 class LinearThenReLU(nn.Module):
@@ -43,8 +45,8 @@ def test_update_ratio_and_live_classes_by_hand():
 
 def test_diagnose_command_prints_the_trace_and_draws_it(tmp_path, capsys):
     plot = tmp_path / "trace.png"
-    assert main(["diagnose", "--image-size", "32", "--steps", "4", "--batch-size", "16", "--synthetic-train", "64",
-                 "--synthetic-val", "10", "--plot", str(plot), "--quiet", "--out", str(tmp_path / "unused")]) == 0
+    assert main(["diagnose", *tiny_argv(tmp_path / "unused", synthetic_train=64, synthetic_val=10), "--steps", "4",
+                 "--plot", str(plot), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "live classes" in out and "classifier.1" in out and "features.0" in out
     assert "dead classes at the end" in out and plot.is_file()

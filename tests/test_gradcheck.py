@@ -1,9 +1,9 @@
-"""Every layer's backward against centred finite differences in float64 (see tinysqueeze/gradcheck.py)."""
+"""Every layer's backward against centred finite differences in float64 (see tinysqueeze/evaluation/gradcheck.py)."""
 import numpy as np
 import pytest
 
 from tinysqueeze import nn
-from tinysqueeze.gradcheck import TOLERANCE, distinct_input, gradcheck, layer_cases, rel_error
+from tinysqueeze.evaluation.gradcheck import TOLERANCE, distinct_input, gradcheck, layer_cases, rel_error
 
 CASES = layer_cases()
 
@@ -20,7 +20,7 @@ def test_layer_gradients_match_finite_differences(case):
 def test_catalogue_covers_every_layer():
     checked = {c.layer for c in CASES}
     layers = {"Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "ReLU", "Dropout", "Flatten",
-              "Linear", "Concat", "SoftmaxCrossEntropy", "Sequential"}
+              "Linear", "Concat", "SoftmaxCrossEntropy", "Sequential", "Conv2dCNHW", "ConcatCNHW", "CNHWSequential"}
     assert layers <= checked
 
 
@@ -60,3 +60,13 @@ def test_gradcheck_samples_entries_when_asked():
     layer = nn.Linear(30, 20, rng=np.random.default_rng(0))
     errors = gradcheck(layer, distinct_input((4, 30)), max_entries=10)
     assert set(errors) == {"x", "weight", "bias"} and max(errors.values()) < TOLERANCE
+
+
+def test_every_evaluation_of_a_gradient_check_draws_the_same_dropout_mask():
+    """Each forward of the check starts from the dropout generators' states before the first one: one
+    function throughout, and afterwards the generator stands where one forward leaves it."""
+    checked, once = nn.Dropout(0.5, seed=3), nn.Dropout(0.5, seed=3)
+    x = distinct_input((2, 3, 4))
+    assert max(gradcheck(nn.Sequential(checked), x).values()) < TOLERANCE
+    once(x)
+    assert checked.generator_state() == once.generator_state()

@@ -114,41 +114,87 @@ def test_pool_output_size_matches_pytorch_rules():
     assert K.conv_output_size(224, 7, 2, 0) == 109 and K.conv_output_size(227, 7, 2, 0) == 111
 
 
-def test_the_switch_routes_every_layer_through_the_numpy_twins(monkeypatch):
+FUNCTIONS = ("im2col", "col2im", "im2col_cnhw", "col2im_cnhw", "maxpool_forward", "maxpool_backward", "relu_backward")
+
+
+def test_the_backends_hold_their_own_twins():
+    numba, numpy = K.BACKENDS["numba"], K.BACKENDS["numpy"]
+    assert numba is K.NUMBA and numpy is K.NUMPY and (numba.name, numpy.name) == ("numba", "numpy")
+    for name in FUNCTIONS:
+        assert getattr(numpy, name) is getattr(K, f"{name}_numpy")
+        assert getattr(numba, name) is getattr(K, f"{name}_numba" if "cnhw" not in name else f"{name}_fastest")
+
+
+def recording(backend, called):
+    """`backend` with every function noting its name in `called` first."""
+    from dataclasses import replace
+    return replace(backend, **{name: (lambda *a, _f=getattr(backend, name), _name=name: called.add(_name) or _f(*a))
+                               for name in FUNCTIONS})
+
+
+def test_every_layer_runs_the_chosen_backend():
     from tinysqueeze import nn
-    from tinysqueeze.nn import kernels
     from tinysqueeze.models import squeezenet1_1
 
-    names = ("im2col", "col2im", "im2col_cnhw", "col2im_cnhw", "maxpool_forward", "maxpool_backward", "relu_backward")
-    called = set()
-    for name in names:
-        twin = getattr(kernels, f"{name}_numpy")
-        monkeypatch.setattr(kernels, f"{name}_numpy",
-                            lambda *a, _twin=twin, _name=name: called.add(_name) or _twin(*a))
     model = squeezenet1_1(num_classes=3)                     # its features: the batch inside
     conv = nn.Conv2d(3, 4, 3, padding=1)                     # a layer on its own: (N, C, H, W)
     x = np.random.default_rng(0).normal(size=(2, 3, 40, 40)).astype(np.float32)
     loss = nn.SoftmaxCrossEntropy()
+    chosen, called = K.backend(), set()
     try:
-        kernels.use_kernels("numpy")
-        assert kernels.active_kernels() == "numpy"
+        K.use_kernels("numpy")
+        assert K.backend() is K.NUMPY
+        K.use_kernels(recording(K.NUMPY, called))
         loss(model(x), np.array([0, 2]))
         model.backward(loss.backward())
         conv.backward(conv(x))
     finally:
-        kernels.use_kernels("numba")
-    assert called == set(names)
-    called.clear()
-    model.backward(loss.backward()) if loss(model(x), np.array([0, 2])) else None
-    assert called <= {"im2col_cnhw", "col2im_cnhw"}   # back on Numba (except where the NumPy twin is faster)
+        K.use_kernels(chosen)
+    assert called == set(FUNCTIONS)
 
 
-def test_an_unknown_kernel_choice_is_refused_clearly():
+def test_the_fastest_batch_inside_kernels_pick_by_map_size(monkeypatch):
+    called = []
+    for twin in ("im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"):
+        monkeypatch.setattr(K, twin, lambda *a, _twin=twin: called.append(_twin))
+    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 3, 5)            # 15 output pixels: the Numba loop
+    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 4, 4)            # 16: the NumPy twin's slice copies
+    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 10, 19)    # 190: the Numba loop
+    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 10, 20)    # 200: the NumPy twin
+    assert called == ["im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"]
+
+
+def test_the_environment_chooses_at_the_first_kernel_call(monkeypatch):
+    monkeypatch.setattr(K, "_chosen", None)
+    monkeypatch.setenv("TINYSQUEEZE_KERNELS", "numpy")
+    assert K.backend() is K.NUMPY
+    monkeypatch.setattr(K, "_chosen", None)
+    monkeypatch.delenv("TINYSQUEEZE_KERNELS")
+    assert K.backend() is K.NUMBA
+
+
+def test_an_unknown_kernel_choice_is_refused_in_one_line():
+    import os
     import subprocess
     import sys
-    from tinysqueeze.nn import kernels
-    with pytest.raises(ValueError, match="kernels must be one of numba, numpy, got 'fortran'"):
-        kernels.use_kernels("fortran")
-    result = subprocess.run([sys.executable, "-c", "import tinysqueeze.nn"], capture_output=True, text=True,
-                            env={**__import__("os").environ, "TINYSQUEEZE_KERNELS": "cuda"})
-    assert result.returncode != 0 and "TINYSQUEEZE_KERNELS" in result.stderr and "'cuda'" in result.stderr
+    with pytest.raises(ValueError, match="kernels must be numba or numpy, got 'fortran'"):
+        K.use_kernels("fortran")
+    env = {**os.environ, "TINYSQUEEZE_KERNELS": "cuda"}
+    imported = subprocess.run([sys.executable, "-c", "import tinysqueeze.nn"], capture_output=True, text=True, env=env)
+    assert imported.returncode == 0 and imported.stderr == ""          # importing is no error
+    result = subprocess.run([sys.executable, "-m", "tinysqueeze", "gradcheck", "--only", "ReLU"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: TINYSQUEEZE_KERNELS must be numba or numpy, got 'cuda'"]
+
+
+@pytest.mark.slow
+def test_a_bad_kernel_choice_stops_train_before_it_touches_its_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "TINYSQUEEZE_KERNELS": "cuda"}
+    result = subprocess.run([sys.executable, "-m", "tinysqueeze", "train", "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and "TINYSQUEEZE_KERNELS must be numba or numpy" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -68,6 +68,28 @@ def test_pointwise_conv_skips_im2col(monkeypatch):
     assert layer.backward(np.ones_like(out)).shape == x.shape
 
 
+@pytest.mark.parametrize("batch_inside", [False, True])
+def test_a_convolution_without_input_grad_returns_none_and_the_same_weight_gradients(batch_inside, monkeypatch):
+    from tinysqueeze.nn import batch_inside as batch_inside_module, conv as conv_module
+
+    kind = nn.Conv2dCNHW if batch_inside else nn.Conv2d
+    full = kind(3, 4, 3, stride=2, rng=np.random.default_rng(0))
+    images = kind(3, 4, 3, stride=2, rng=np.random.default_rng(0), input_grad=False)
+    x = np.random.default_rng(1).standard_normal((3, 2, 9, 9) if batch_inside else (2, 3, 9, 9))
+    dout = np.ones_like(full(x))
+    assert full.backward(dout).shape == x.shape
+    images(x)
+
+    def fail(*a, **k):
+        raise AssertionError("a convolution without input_grad must not call col2im")
+
+    monkeypatch.setattr(conv_module, "col2im", fail)
+    monkeypatch.setattr(batch_inside_module, "col2im_cnhw", fail)
+    assert images.backward(dout) is None
+    np.testing.assert_array_equal(images.weight.grad, full.weight.grad)
+    np.testing.assert_array_equal(images.bias.grad, full.bias.grad)
+
+
 @pytest.mark.parametrize("ceil_mode", [False, True])
 @pytest.mark.parametrize("k,s,p", [(3, 2, 0), (2, 2, 0), (3, 2, 1), (3, 1, 1)])
 def test_maxpool_forward_matches_explicit_windows(k, s, p, ceil_mode):
@@ -253,15 +275,15 @@ def test_relu_gradient_at_exactly_zero_is_zero():
 @pytest.mark.parametrize("cfg", [(3, 4, 3, 2, 1, True), (4, 2, 1, 1, 0, True), (2, 5, 7, 2, 3, False),
                                  (6, 3, 3, 1, 1, True), (3, 2, (3, 1), 2, 1, True)])
 def test_a_convolution_with_the_batch_inside_is_the_same_convolution(cfg):
-    """Layout CNHW gives the NCHW result transposed, and the same weight and bias gradients."""
+    """Conv2dCNHW gives Conv2d's result transposed, and the same weight and bias gradients."""
     c, f, k, stride, pad, bias = cfg
     rng = np.random.default_rng(3)
     plain = nn.Conv2d(c, f, k, stride, pad, bias=bias, rng=np.random.default_rng(1))
-    inside = nn.Conv2d(c, f, k, stride, pad, bias=bias, rng=np.random.default_rng(1))
-    nn.set_layout(inside, "CNHW")
+    inside = nn.Conv2dCNHW(c, f, k, stride, pad, bias=bias, rng=np.random.default_rng(1))
     x = rng.standard_normal((3, c, 9, 8))
     y = plain(x)
     y_inside = inside(np.ascontiguousarray(x.transpose(1, 0, 2, 3)))
+    assert inside.output_shape((c, 3, 9, 8)) == y_inside.shape
     np.testing.assert_allclose(y_inside, y.transpose(1, 0, 2, 3), rtol=1e-12, atol=1e-12)
     dout = rng.standard_normal(y.shape)
     dx = plain.backward(dout)
@@ -272,6 +294,14 @@ def test_a_convolution_with_the_batch_inside_is_the_same_convolution(cfg):
         np.testing.assert_allclose(inside.bias.grad, plain.bias.grad, rtol=1e-12, atol=1e-12)
 
 
+def test_a_concatenation_with_the_batch_inside_joins_axis_0():
+    parts = [np.ones((1, 2, 3, 3)), 2 * np.ones((3, 2, 3, 3))]             # (C_k, N, H, W)
+    cat = nn.ConcatCNHW()
+    assert cat(parts).shape == (4, 2, 3, 3)
+    grads = cat.backward(np.arange(4 * 2 * 9, dtype=float).reshape(4, 2, 3, 3))
+    assert [g.shape for g in grads] == [(1, 2, 3, 3), (3, 2, 3, 3)] and grads[1][0, 0, 0, 0] == 18.0
+
+
 def test_a_cnhw_sequential_keeps_pytorchs_interface_and_keys():
     layers = lambda: [nn.Conv2d(3, 4, 3, padding=1, rng=np.random.default_rng(0)), nn.ReLU(), nn.MaxPool2d(2)]
     inside, plain = nn.CNHWSequential(*layers()), nn.Sequential(*layers())
@@ -280,8 +310,27 @@ def test_a_cnhw_sequential_keeps_pytorchs_interface_and_keys():
     np.testing.assert_allclose(inside(x), plain(x), rtol=1e-12)          # (N, C, H, W) in and out
     dout = np.ones((2, 4, 3, 3))
     np.testing.assert_allclose(inside.backward(dout), plain.backward(dout), rtol=1e-12)
-    with nn.layers_in_layout(inside, "NCHW"):
-        assert inside[0].layout == "NCHW"
-    assert inside[0].layout == "CNHW"
-    with pytest.raises(ValueError, match="layout must be one of NCHW, CNHW"):
-        nn.set_layout(inside, "NHWC")
+
+
+def test_a_cnhw_sequential_runs_twins_that_hold_the_very_same_parameters():
+    """Every Conv2d and Concat below, a Fire module's too, is swapped for its twin, in its place; the
+    twins hold the Parameter objects themselves (not copies) and the settings, and nothing is drawn."""
+    from tinysqueeze.models import Fire
+
+    rng = np.random.default_rng(0)
+    conv, fire = nn.Conv2d(3, 4, 3, stride=2, bias=False, rng=rng, input_grad=False), Fire(4, 2, 3, 3, rng=rng)
+    conv.eval()
+    plain_keys = list(nn.Sequential(conv, nn.ReLU(), fire).state_dict())
+    parameters = [conv.weight, fire.squeeze.weight, fire.squeeze.bias, fire.expand3x3.weight]
+    drawn_before = nn.init.get_rng().bit_generator.state
+    inside = nn.CNHWSequential(conv, nn.ReLU(), fire)
+    assert nn.init.get_rng().bit_generator.state == drawn_before
+    assert list(inside.state_dict()) == plain_keys
+    assert type(inside[0]) is nn.Conv2dCNHW and type(fire.squeeze) is nn.Conv2dCNHW
+    assert type(fire.expand3x3) is nn.Conv2dCNHW and type(fire.concat) is nn.ConcatCNHW
+    assert type(inside[1]) is nn.ReLU and inside[2] is fire
+    twins = [inside[0].weight, fire.squeeze.weight, fire.squeeze.bias, fire.expand3x3.weight]
+    assert all(a is b for a, b in zip(twins, parameters))
+    assert inside[0].bias is None and not inside[0].input_grad and not inside[0].training
+    assert (inside[0].stride, fire.expand3x3.padding, fire.expand3x3.kernel_size) == (2, 1, (3, 3))
+    assert repr(inside[0]) == "Conv2dCNHW(3, 4, kernel_size=3, stride=2, padding=0, bias=False, input_grad=False)"

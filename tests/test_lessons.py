@@ -6,7 +6,6 @@ block is what that snippet must print, exactly (trailing spaces aside).
 """
 import contextlib
 import io
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,10 @@ import pytest
 
 LESSONS = sorted((Path(__file__).parent.parent / "lessons").glob("[0-9]*.md"))
 BLOCK = re.compile(r"```(python|output)\n(.*?)```", re.S)
+# Lessons whose snippets train, sweep or compress a network (seconds to a minute each): `make test` runs
+# them, `make test-quick` (-m "not slow") leaves them out.
+SLOW_LESSONS = {"05b-your-first-training-loop.md", "07-squeezenet-architecture.md", "11-sgd-and-the-plateau.md",
+                "13-checkpoints-and-resume.md", "17-huffman-and-the-tsq-file.md", "18-design-space-sweeps.md"}
 
 
 def snippets(text: str):
@@ -33,9 +36,11 @@ def normalise(text: str) -> str:
 
 def test_there_are_lessons():
     assert len(LESSONS) >= 5
+    assert SLOW_LESSONS <= {p.name for p in LESSONS}, "SLOW_LESSONS names a lesson that is not there"
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+@pytest.mark.parametrize("lesson", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_LESSONS else p
+                                    for p in LESSONS], ids=[p.name for p in LESSONS])
 def test_lesson_snippets_run_and_print_what_they_say(lesson, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -5,7 +5,7 @@ import pytest
 from tinysqueeze import nn
 from tinysqueeze.models import (Fire, alexnet, fire_sizes_from_metaparameters, get_model, squeezenet1_0,
                                 squeezenet1_1, squeezenet_from_metaparameters)
-from tinysqueeze.gradcheck import model_cases
+from tinysqueeze.evaluation.gradcheck import model_cases
 from tinysqueeze.models.summary import table
 
 CASES = model_cases()
@@ -173,6 +173,25 @@ def test_registry_and_bad_input():
     with pytest.raises(ValueError, match=r"shape \(N, 3, H, W\)"):
         model(np.zeros((1, 1, 64, 64), np.float32))
     assert alexnet(num_classes=4).eval()(np.zeros((1, 3, 64, 64), np.float32)).shape == (1, 4)
+
+
+def test_skipping_the_image_gradient_leaves_every_weight_gradient_as_it_was():
+    """skip_image_gradient, as training calls it: conv1 (it sees the images) gets input_grad=False,
+    model.backward returns None, and every parameter's gradient is what it was, bit for bit."""
+    from tinysqueeze.models import skip_image_gradient
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 36, 36)).astype(np.float32)
+    full, training = squeezenet1_1(num_classes=4, seed=1), squeezenet1_1(num_classes=4, seed=1)
+    skip_image_gradient(training)
+    assert [m.input_grad for m in training.modules() if isinstance(m, nn.Conv2d)][:3] == [False, True, True]
+    assert "input_grad=False" in repr(training.features[0])
+    loss = nn.SoftmaxCrossEntropy()
+    loss(full(x), np.array([0, 3]))
+    assert full.backward(loss.backward()).shape == x.shape
+    loss(training(x), np.array([0, 3]))
+    assert training.backward(loss.backward()) is None
+    for (name, a), (_, b) in zip(full.named_parameters(), training.named_parameters()):
+        np.testing.assert_array_equal(a.grad, b.grad, err_msg=name)
 
 
 @pytest.mark.parametrize("version", ["1_0", "1_1"])

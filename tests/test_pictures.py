@@ -2,7 +2,7 @@
 import numpy as np
 from PIL import Image
 
-from tinysqueeze import pictures
+from tinysqueeze.evaluation import pictures
 from tinysqueeze.datasets import SYNTHETIC_CLASSES, make_synthetic
 
 
@@ -21,7 +21,7 @@ def test_montage_filters_and_im2col_pictures_are_drawn(tmp_path, monkeypatch):
 
 
 def test_several_runs_are_drawn_on_one_picture(tmp_path):
-    from tinysqueeze.plots import plot_runs
+    from tinysqueeze.evaluation.plots import plot_runs
     rows = [{"epoch": e, "val_top1": 0.1 * e, "val_top5": 0.2 * e, "train_loss": 2.0 / e, "val_loss": 2.1 / e}
             for e in (1, 2, 3)]
     plot_runs({"squeezenet": [rows, rows[:1]], "alexnet": [rows[:2]]}, tmp_path / "both.png", "two models")

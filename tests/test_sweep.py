@@ -4,16 +4,23 @@ import csv
 import numpy as np
 import pytest
 
-from tinysqueeze import sweep
 from tinysqueeze.cli import main
+from tinysqueeze.studies import sweep
+from tinysqueeze.training.train import TrainConfig
 
-TINY = ["--synthetic-train", "32", "--synthetic-val", "20", "--warmup-epochs", "0.5", "--lr", "1e-3"]
+from .conftest import tiny_config
+
+TINY = tiny_config(epochs=1, synthetic_train=32)
 
 
+def tiny_sweep(kind, values, seeds, out):
+    return sweep.Sweep(kind, sweep.make_points(kind, values), seeds, TINY, out)
+
+
+@pytest.mark.slow
 def test_a_two_point_sweep_over_two_seeds_runs_collects_plots_and_resumes(tmp_path, monkeypatch):
     out = tmp_path / "sr"
-    summary = sweep.run_sweep("sr", "synthetic", 32, 1, out, values=["0.25", "0.5"], seeds=[0, 1], batch_size=16,
-                              extra=TINY, progress=False)
+    summary = sweep.run_sweep(tiny_sweep("sr", ["0.25", "0.5"], [0, 1], out), progress=False)
     assert [r["point"] for r in summary] == ["sr-0.25", "sr-0.5"] and [r["seeds"] for r in summary] == [2, 2]
     assert summary[0]["parameters"] < summary[1]["parameters"]  # a larger squeeze ratio, a larger model
     with open(out / "results.csv", newline="") as f:
@@ -37,8 +44,7 @@ def test_a_two_point_sweep_over_two_seeds_runs_collects_plots_and_resumes(tmp_pa
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(sweep, "run_point", no_training)
-    again = sweep.run_sweep("sr", "synthetic", 32, 1, out, values=["0.25", "0.5"], seeds=[0, 1], batch_size=16,
-                            extra=TINY, progress=False)
+    again = sweep.run_sweep(tiny_sweep("sr", ["0.25", "0.5"], [0, 1], out), progress=False)
     assert [r["top1"] for r in again] == [r["top1"] for r in summary]
 
 
@@ -52,9 +58,20 @@ def test_points_the_seeds_cannot_tell_apart_are_named():
     assert sweep.indistinguishable(close) == [("a", "b")]
 
 
+def test_mean_and_spread_by_hand():
+    from tinysqueeze.studies.stats import format_mean_spread, labelled_groups, mean_and_spread
+
+    assert mean_and_spread([66.7, 70.1, 67.2]) == pytest.approx((68.0, np.sqrt(((66.7 - 68) ** 2 + (70.1 - 68) ** 2
+                                                                               + (67.2 - 68) ** 2) / 2)))
+    assert mean_and_spread([5.0]) == (5.0, 0.0) and format_mean_spread([66.7, 70.1, 67.2]) == "68.0 ± 1.8%"
+    assert labelled_groups(["a=b=x,y", "c=z"]) == [("a=b", ["x", "y"]), ("c", ["z"])]
+    with pytest.raises(ValueError, match="LABEL=path"):
+        labelled_groups(["nolabel"])
+
+
+@pytest.mark.slow
 def test_bypass_sweep_writes_table_3(tmp_path):
-    rows = sweep.run_sweep("bypass", "synthetic", 32, 1, tmp_path / "bp", values=["none", "complex"], batch_size=16,
-                           extra=TINY, progress=False)
+    rows = sweep.run_sweep(tiny_sweep("bypass", ["none", "complex"], [0], tmp_path / "bp"), progress=False)
     assert rows[1]["parameters"] > rows[0]["parameters"]
     table = (tmp_path / "bp" / "bypass_table.md").read_text()
     assert "complex bypass | 1 |" in table and "57.5 / 80.3 / 4.8" in table and " ± 0.0%" in table
@@ -83,6 +100,7 @@ def test_print_commands_for_a_cluster(capsys, tmp_path):
     assert '"pct_3x3": 0.25' in lines[0] and not (tmp_path / "points").exists()
 
 
+@pytest.mark.slow
 def test_the_cluster_recipe_of_docs_cluster_md_runs_one_array_task_and_gathers(tmp_path, capsys):
     """docs/cluster.md: --print-commands, one line run as a Slurm array task would run it, --collect-only."""
     import subprocess
@@ -99,3 +117,69 @@ def test_the_cluster_recipe_of_docs_cluster_md_runs_one_array_task_and_gathers(t
     assert main(args + ["--collect-only"]) == 0
     with open(out / "results.csv", newline="") as f:
         assert [(r["point"], r["seed"]) for r in csv.DictReader(f)] == [("sr-0.25", "1")]
+
+
+def test_every_run_of_a_sweep_is_the_base_config_with_its_point_and_seed(tmp_path):
+    """A sweep point is a TrainConfig: the base with the point's model, the seed and the run's folder,
+    and nothing else changed."""
+    from dataclasses import asdict
+
+    plan = tiny_sweep("pct3x3", ["0.25", "0.75"], [3, 4], tmp_path)
+    for point, seed in plan.runs():
+        config = plan.config(point, seed)
+        changed = {k for k, v in asdict(config).items() if v != asdict(TINY)[k]}
+        assert changed == {"model", "model_args", "seed", "out"}
+        assert (config.model, config.model_args, config.seed) == ("squeezenet_meta", point.model_args, seed)
+        assert config.out == str(tmp_path / "points" / f"{point.name}-seed{seed}")
+
+
+def test_a_printed_job_line_parses_back_to_its_runs_config(capsys, tmp_path):
+    """The cluster's job lines come from the same configs the sweep trains locally: each line, parsed
+    as `train` parses it, is exactly that run's TrainConfig (every field, lr and recipes included)."""
+    import shlex
+
+    from tinysqueeze.cli import build_parser, explicit_settings, train_config
+
+    args = ["sweep", "custom", "--values", "sr=0.25", "sr=0.5,bypass=simple", "--seeds", "0", "7", "--epochs", "3",
+            "--optimizer", "adam", "--class-margin", "0", "--dtype", "float64", "--out", str(tmp_path)]
+    assert main(args + ["--print-commands"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    base = TrainConfig(epochs=3, optimizer="adam", class_margin=0.0, dtype="float64")
+    plan = sweep.Sweep("custom", sweep.make_points("custom", ["sr=0.25", "sr=0.5,bypass=simple"]), [0, 7], base, tmp_path)
+    assert len(lines) == 4
+    for line, (point, seed) in zip(lines, plan.runs()):
+        argv = shlex.split(line)[3:]                       # after: python -m tinysqueeze
+        parsed = build_parser().parse_args(argv)
+        parsed.explicit = explicit_settings(build_parser(), argv)
+        assert train_config(parsed) == plan.config(point, seed)
+
+
+@pytest.mark.slow
+def test_a_run_starts_from_a_saved_config(tmp_path, capsys):
+    """`train --config run/config.json --out other` trains the same run again: same settings, same weights."""
+    from dataclasses import replace
+
+    from tinysqueeze.formats.checkpoint import load_checkpoint
+
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["train", *replace(TINY, out=str(first)).to_argv(), "--quiet"]) == 0
+    assert main(["train", "--config", str(first / "config.json"), "--out", str(again), "--quiet"]) == 0
+    a, b = load_checkpoint(first / "last.npz"), load_checkpoint(again / "last.npz")
+    assert all(np.array_equal(a[0][k], b[0][k]) for k in a[0])
+    assert {**a[2]["config"], "out": ""} == {**b[2]["config"], "out": ""}
+    assert main(["train", "--config", str(first / "config.json"), "--epochs", "2", "--out", str(tmp_path / "longer"),
+                 "--quiet"]) == 0                               # a flag beside --config changes that setting
+    assert load_checkpoint(tmp_path / "longer" / "last.npz")[2]["config"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not a JSON file of settings"),
+    ("[1, 2]", "must hold a JSON object"),
+    ('{"epochs": 2, "colour": "red"}', "unknown settings colour"),
+])
+def test_a_bad_config_file_is_refused_in_one_line(tmp_path, capsys, content, message):
+    bad = tmp_path / "config.json"
+    bad.write_text(content)
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

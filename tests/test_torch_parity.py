@@ -9,7 +9,7 @@ from tinysqueeze import nn  # noqa: E402
 from tinysqueeze.formats.weights import load_weights, save_weights  # noqa: E402
 from tinysqueeze.models import squeezenet1_0, squeezenet1_1  # noqa: E402
 
-from tinysqueeze.torch_reference import squeezenet as torch_squeezenet  # noqa: E402
+from tinysqueeze.studies.torch_reference import squeezenet as torch_squeezenet  # noqa: E402
 
 
 @pytest.mark.parametrize("version", ["1_0", "1_1"])

@@ -11,8 +11,10 @@ from tinysqueeze.formats.checkpoint import load_checkpoint
 from tinysqueeze.cli import main
 from tinysqueeze.formats.weights import load_weights
 from tinysqueeze.optim import SGD, Adam, learning_rate
-from tinysqueeze.evaluate import topk_correct
-from tinysqueeze.train import TrainConfig, TrainingDiverged, fit, prepare
+from tinysqueeze.evaluation.evaluate import topk_correct
+from tinysqueeze.training.train import TrainConfig, TrainingDiverged, fit, prepare
+
+from .conftest import tiny_argv, tiny_config, tiny_loader
 
 
 def param(values, grad):
@@ -61,13 +63,7 @@ def test_topk():
     assert topk_correct(logits, np.array([1, 2]), 5) == 2
 
 
-def tiny_config(out, **kw):
-    base = dict(model="squeezenet1_1", data="synthetic", image_size=32, epochs=2, batch_size=16,
-                synthetic_train=48, synthetic_val=20, out=str(out), warmup_epochs=0.5, lr=1e-3)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
+@pytest.mark.slow
 def test_a_run_writes_its_folder(tmp_path):
     rows = fit(prepare(tiny_config(tmp_path / "run"), progress=False))
     assert [r["epoch"] for r in rows] == [1, 2]
@@ -92,6 +88,7 @@ def test_a_run_writes_its_folder(tmp_path):
     assert load_checkpoint(run / "last.npz")[2]["epoch"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lars", "sgd", "adam"])
 def test_resume_continues_exactly(tmp_path, optimizer):
     """A 3-epoch run stopped inside epoch 2 and resumed with the same arguments ends bit for bit where
@@ -112,9 +109,9 @@ def test_resume_continues_exactly(tmp_path, optimizer):
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2", "3"]
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    fit(prepare(tiny_config(tmp_path / "run", epochs=1), progress=False))
-    good = (tmp_path / "run" / "last.npz").read_bytes()
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(monkeypatch, tiny_run_copy):
+    run = tiny_run_copy                         # a finished one-epoch tiny_config run
+    good = (run / "last.npz").read_bytes()
     original = nn.SoftmaxCrossEntropy.forward
     calls = {"n": 0}
 
@@ -123,10 +120,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
         return float("nan") if calls["n"] > 1 else original(self, logits, labels)
 
     monkeypatch.setattr(nn.SoftmaxCrossEntropy, "forward", poisoned)
-    trainer = prepare(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
+    trainer = prepare(tiny_config(run, epochs=2), resume=True, progress=False)
     with pytest.raises(TrainingDiverged, match="the loss became nan at epoch 2, batch 2.*last good epoch"):
         fit(trainer)
-    assert (tmp_path / "run" / "last.npz").read_bytes() == good
+    assert (run / "last.npz").read_bytes() == good
 
 
 def test_bad_settings_are_refused(tmp_path):
@@ -138,10 +135,10 @@ def test_bad_settings_are_refused(tmp_path):
         prepare(tiny_config(tmp_path / "nothing"), resume=True, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_train_evaluate_predict(tmp_path, capsys):
     out = tmp_path / "cli-run"
-    code = main(["train", "--data", "synthetic", "--image-size", "32", "--epochs", "1", "--batch-size", "16",
-                 "--synthetic-train", "32", "--synthetic-val", "20", "--out", str(out), "--quiet"])
+    code = main(["train", *tiny_argv(out, epochs=1, synthetic_train=32), "--quiet"])
     assert code == 0 and "done: val top-1" in capsys.readouterr().out
     assert main(["evaluate", "--checkpoint", str(out / "best.npz"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -167,10 +164,7 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
 
 def fixed_batch(n=32, size=32, seed=0):
     """n synthetic images with their labels, centre-cropped and normalised: no augmentation."""
-    from tinysqueeze.datasets import DataLoader, channel_stats, load_split
-    data = load_split("synthetic", "train", size, seed=seed, synthetic_sizes=(n, 10), progress=False)
-    mean, std = channel_stats(data.images)
-    return next(DataLoader(data, n, size, False, mean, std).batches(0))
+    return next(tiny_loader(n, batch_size=n, size=size, train=False, seed=seed).batches(0))
 
 
 def default_recipe_model(x, seed=0):
@@ -178,7 +172,7 @@ def default_recipe_model(x, seed=0):
     from tinysqueeze.models import squeezenet1_1
     from tinysqueeze.optim import make_optimizer
     from tinysqueeze.models import skip_image_gradient
-    from tinysqueeze.train import RECIPES
+    from tinysqueeze.training.train import RECIPES
     config = TrainConfig()
     recipe = RECIPES[config.optimizer]
     model = squeezenet1_1(num_classes=10, dropout=0.0, seed=seed)
@@ -188,6 +182,7 @@ def default_recipe_model(x, seed=0):
     return model, optimizer, recipe["lr"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_default_recipe_overfits_32_images(seed):
     """CS231n's first sanity check: a network that cannot memorise 32 images cannot learn anything.
@@ -231,7 +226,7 @@ def test_a_few_steps_move_every_parameter_and_lower_the_loss():
 def test_evaluate_is_the_same_whether_the_model_was_left_in_train_or_eval_mode():
     from tinysqueeze.datasets import ArrayDataset, DataLoader
     from tinysqueeze.models import squeezenet1_1
-    from tinysqueeze.evaluate import evaluate
+    from tinysqueeze.evaluation.evaluate import evaluate
     x_uint8 = np.random.default_rng(0).integers(0, 256, size=(20, 3, 36, 36), dtype=np.uint8)
     data = ArrayDataset(x_uint8, np.arange(20) % 4, ["a", "b", "c", "d"], "random")
     loader = DataLoader(data, 8, 32, False, (0.5,) * 3, (0.25,) * 3)
@@ -245,7 +240,7 @@ def test_evaluate_is_the_same_whether_the_model_was_left_in_train_or_eval_mode()
 
 def test_evaluate_reports_recall_per_class_and_silent_classes():
     from tinysqueeze.datasets import ArrayDataset, DataLoader
-    from tinysqueeze.evaluate import evaluate
+    from tinysqueeze.evaluation.evaluate import evaluate
 
     class FixedScores(nn.Module):
         """Scores, through a final ReLU as SqueezeNet's: class 0 for images 0-3, class 1 for images
@@ -310,6 +305,7 @@ def test_a_dead_network_stops_the_run_and_says_why(tmp_path):
     assert read_rows(tmp_path / "run")[0]["silent_classes"] == "10"       # the epoch's row is kept
 
 
+@pytest.mark.slow
 def test_dead_classes_are_named_and_the_run_goes_on(tmp_path, capsys):
     trainer = healthy_then(tmp_path, [2, 4])
     fit(trainer)
@@ -318,6 +314,7 @@ def test_dead_classes_are_named_and_the_run_goes_on(tmp_path, capsys):
     assert [r["silent_classes"] for r in read_rows(tmp_path / "run")] == ["2", "2"]
 
 
+@pytest.mark.slow
 def test_a_healthy_run_raises_no_alarm(tmp_path, capsys):
     fit(prepare(tiny_config(tmp_path / "run", epochs=2), progress=False))
     assert "never scored above 0" not in capsys.readouterr().err
@@ -331,6 +328,7 @@ def read_rows(run):
 
 # --- The run folder: one run at a time, nothing lost or half-written on a crash, clean errors ---
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_folder_is_refused_naming_the_holder(tmp_path):
     import os
     first = prepare(tiny_config(tmp_path / "run", epochs=1), progress=False)
@@ -340,12 +338,13 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_holder(tmp_path):
     fit(prepare(tiny_config(tmp_path / "run", epochs=1), progress=False, overwrite=True))
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
     import subprocess
     import sys
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from tinysqueeze.runs import claim_run_folder; lock = claim_run_folder(Path(sys.argv[1])); "
+                               "from tinysqueeze.training.runs import RunFolder; folder = RunFolder(sys.argv[1]).claim(); "
                                "print('locked', flush=True); time.sleep(60)", str(run)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(ValueError, match=f"PID {holder.pid}"):
@@ -357,7 +356,7 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
 
 
 def test_an_unusable_out_is_refused_before_any_data_is_loaded(tmp_path, monkeypatch):
-    import tinysqueeze.train as train_module
+    import tinysqueeze.training.train as train_module
     monkeypatch.setattr(train_module, "load_split", lambda *a, **k: pytest.fail("data loaded first"))
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(ValueError, match="is a file, not a folder"):
@@ -369,19 +368,21 @@ def test_an_unusable_out_is_refused_before_any_data_is_loaded(tmp_path, monkeypa
 def test_orphaned_temporary_files_are_cleaned(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    for name in ("last.npz.tmp", "metrics.csv.tmp", "curves.tmp.png"):
+    for name in ("last.tmp.npz", "metrics.tmp.csv", "curves.tmp.png", "config.tmp.json",
+                 "last.npz.tmp", "metrics.csv.tmp"):             # today's names, and an older version's
         (run / name).write_text("half written")
     fit(prepare(tiny_config(run, epochs=1), progress=False))
     assert sorted(p.name for p in run.iterdir()) == [".lock", "best.npz", "config.json", "curves.png", "last.npz",
                                                       "metrics.csv"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("killed_in", ["write_metrics", "plot_curves"])
 def test_a_kill_while_an_epoch_is_written_loses_nothing(tmp_path, monkeypatch, killed_in):
     """Killed in epoch 2 while metrics.csv or curves.png was being written: resuming runs epoch 2
     again, keeps one row per epoch, and ends equal to a run never killed. (When last.npz was written
     first, such a kill resumed at epoch 3 and epoch 2's row was gone for good.)"""
-    import tinysqueeze.runs as runs_module
+    import tinysqueeze.training.runs as runs_module
     straight = prepare(tiny_config(tmp_path / "straight", epochs=3), progress=False)
     fit(straight)
     real = getattr(runs_module, killed_in)
@@ -423,16 +424,13 @@ def damaged_copies(path, tmp_path):
     return out
 
 
-def test_damaged_checkpoints_give_one_clean_error_in_every_command(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "--data", "synthetic", "--image-size", "32", "--epochs", "1", "--batch-size", "16",
-                 "--synthetic-train", "32", "--synthetic-val", "16", "--out", str(run), "--quiet"]) == 0
+def test_damaged_checkpoints_give_one_clean_error_in_every_command(tmp_path, capsys, tiny_run):
     from PIL import Image
     image = tmp_path / "x.png"
     Image.new("RGB", (40, 40)).save(image)
     capsys.readouterr()
     failures = []
-    for label, bad in damaged_copies(run / "best.npz", tmp_path / "damaged").items():
+    for label, bad in damaged_copies(tiny_run / "best.npz", tmp_path / "damaged").items():
         for command in (["evaluate", "--checkpoint", str(bad)], ["predict", str(image), "--checkpoint", str(bad)],
                         ["compress", "--checkpoint", str(bad), "--density", "0.5", "--bits", "4", "--out",
                          str(tmp_path / "c.tsq")]):
@@ -449,45 +447,42 @@ def test_damaged_checkpoints_give_one_clean_error_in_every_command(tmp_path, cap
     assert failures == []
 
 
-def test_resume_from_a_damaged_last_npz_says_so_and_offers_best(tmp_path):
-    fit(prepare(tiny_config(tmp_path / "run", epochs=1), progress=False))
-    last = tmp_path / "run" / "last.npz"
+def test_resume_from_a_damaged_last_npz_says_so_and_offers_best(tiny_run_copy):
+    run = tiny_run_copy                         # a finished one-epoch tiny_config run
+    last = run / "last.npz"
     last.write_bytes(last.read_bytes()[:300])
     with pytest.raises(ValueError, match=r"last.npz is damaged.*best.npz \(epoch 1\) is readable: .*cp "):
-        prepare(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
+        prepare(tiny_config(run, epochs=2), resume=True, progress=False)
     import shutil
-    shutil.copy(tmp_path / "run" / "best.npz", last)                    # what the message offers
-    resumed = prepare(tiny_config(tmp_path / "run", epochs=2), resume=True, progress=False)
+    shutil.copy(run / "best.npz", last)                    # what the message offers
+    resumed = prepare(tiny_config(run, epochs=2), resume=True, progress=False)
     assert resumed.meta.epoch == 0
     fit(resumed)
 
 
-def test_resume_refuses_changed_settings_and_allows_more_epochs(tmp_path, capsys):
-    args = ["train", "--data", "synthetic", "--image-size", "32", "--batch-size", "16", "--synthetic-train", "32",
-            "--synthetic-val", "16", "--out", str(tmp_path / "run"), "--quiet"]
-    assert main(args + ["--epochs", "1"]) == 0
-    capsys.readouterr()
+def test_resume_refuses_changed_settings_and_allows_more_epochs(capsys, tiny_run_copy):
+    run = tiny_run_copy
+    args = ["train", *tiny_argv(run, epochs=1), "--quiet"]             # the finished one-epoch run's own flags
     assert main(args + ["--epochs", "2", "--resume", "--lr", "0.5", "--model", "alexnet"]) == 2
     err = capsys.readouterr().err
     assert "--model alexnet (the run has squeezenet1_1)" in err and "--lr 0.5 (the run has 0.001)" in err
     assert main(args + ["--epochs=1", "--image-size=48", "--resume"]) == 2
     assert "--image-size 48 (the run has 32)" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2"]) == 0   # nothing else typed
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2"]) == 0   # nothing else typed
     assert "instead of 1" in capsys.readouterr().out or True
-    assert [r["epoch"] for r in read_rows(tmp_path / "run")] == ["1", "2"]
+    assert [r["epoch"] for r in read_rows(run)] == ["1", "2"]
     assert main(args + ["--epochs", "1", "--resume"]) == 2
     assert "fewer than the run's 2" in capsys.readouterr().err
 
 
 def test_interrupting_the_first_epoch_says_there_is_nothing_to_resume(tmp_path, capsys, monkeypatch):
-    import tinysqueeze.train as train_module
+    import tinysqueeze.training.train as train_module
 
     def interrupted(run, epoch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_module, "train_epoch", interrupted)
-    assert main(["train", "--image-size", "32", "--epochs", "1", "--synthetic-train", "64", "--synthetic-val", "16",
-                 "--out", str(tmp_path / "run"), "--quiet"]) == 130
+    assert main(["train", *tiny_argv(tmp_path / "run", epochs=1), "--quiet"]) == 130
     assert "interrupted before the first epoch finished: nothing to resume" in capsys.readouterr().err
 
 
@@ -513,16 +508,12 @@ def test_a_train_folder_without_val_is_named_as_such(tmp_path, capsys):
     assert "has a train/ folder but no val/" in err and str(tmp_path / "set" / "train") in err
 
 
-def test_evaluate_json_is_json_even_with_a_nan_loss_or_an_unwritable_png(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "run"
-    assert main(["train", "--image-size", "32", "--epochs", "1", "--batch-size", "16", "--synthetic-train", "32",
-                 "--synthetic-val", "16", "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
-    import tinysqueeze.evaluate as evaluate_module
+def test_evaluate_json_is_json_even_with_a_nan_loss_or_an_unwritable_png(tmp_path, capsys, monkeypatch, tiny_run):
+    import tinysqueeze.evaluation.evaluate as evaluate_module
     real = evaluate_module.evaluate
     monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **k: dict(real(*a, **k), loss=float("nan")))
     (tmp_path / "blocked").write_text("a file where a folder should be")
-    assert main(["evaluate", "--checkpoint", str(out / "best.npz"), "--json",
+    assert main(["evaluate", "--checkpoint", str(tiny_run / "best.npz"), "--json",
                  "--confusion", str(tmp_path / "blocked" / "c.png")]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
@@ -560,8 +551,9 @@ def test_the_shuffle_is_drawn_apart_from_the_crops():
         assert not np.array_equal(loader.shuffle_rng(epoch).random(8), np.random.default_rng(3).random(8))
 
 
+@pytest.mark.slow
 def test_best_npz_survives_a_worse_epoch_after_a_resume(tmp_path, monkeypatch):
-    import tinysqueeze.train as train_module
+    import tinysqueeze.training.train as train_module
     real = train_module.evaluate
     scores = iter([0.6, 0.2])                 # epoch 1 is the best; epoch 2, after the resume, is worse
 
@@ -575,6 +567,7 @@ def test_best_npz_survives_a_worse_epoch_after_a_resume(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "run" / "last.npz")[2]["best_top1"] == 0.6
 
 
+@pytest.mark.slow
 def test_resume_is_exact_for_alexnet_and_its_two_dropouts(tmp_path):
     """AlexNet draws two dropout masks per step, from two generators: both must be saved and put
     back by module name (a state keyed by class would give both the same generator)."""
@@ -595,7 +588,7 @@ def test_resume_is_exact_for_alexnet_and_its_two_dropouts(tmp_path):
 @contextlib.contextmanager
 def interrupted_at_epoch_2():
     """Inside it, a run stops with a KeyboardInterrupt (as by Ctrl-C) when its epoch 2 begins."""
-    import tinysqueeze.train as train_module
+    import tinysqueeze.training.train as train_module
     real = train_module.train_epoch
 
     def train_epoch(run, epoch):
@@ -615,7 +608,7 @@ def test_the_liveness_check_applies_only_where_scores_pass_a_relu():
     AlexNet's come straight out of a Linear layer: all-negative scores are normal there, and must
     neither warn nor stop a run."""
     from tinysqueeze.models import alexnet, squeezenet1_1
-    from tinysqueeze.evaluate import final_relu
+    from tinysqueeze.evaluation.evaluate import final_relu
     squeeze = squeezenet1_1(num_classes=3)
     assert final_relu(squeeze) is squeeze.classifier[2]
     assert final_relu(alexnet(num_classes=3)) is None
@@ -623,7 +616,7 @@ def test_the_liveness_check_applies_only_where_scores_pass_a_relu():
 
 def test_evaluate_reports_no_silent_classes_for_a_model_without_a_final_relu():
     from tinysqueeze.datasets import ArrayDataset, DataLoader
-    from tinysqueeze.evaluate import evaluate
+    from tinysqueeze.evaluation.evaluate import evaluate
 
     class NegativeScores(nn.Module):
         def forward(self, x):
@@ -634,6 +627,7 @@ def test_evaluate_reports_no_silent_classes_for_a_model_without_a_final_relu():
     assert list(result["silent"]) == [] and list(result["recall"]) == [0.0, 0.0, 1.0]
 
 
+@pytest.mark.slow
 def test_metrics_say_where_an_epochs_time_went(tmp_path):
     """step_seconds (inside forward/backward/update) is part of the training pass (seconds);
     other_seconds (data waits, validation, files) is what the epoch spent beside the steps."""

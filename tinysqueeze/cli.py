@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ def gradcheck_arguments(p) -> None:
 
 
 def cmd_gradcheck(args) -> int:
-    from .gradcheck import all_cases, run_cases
+    from .evaluation.gradcheck import all_cases, run_cases
 
     return 1 if run_cases(all_cases(args.layers_only, args.only), args.verbose) else 0
 
@@ -57,8 +58,8 @@ def predict_arguments(p) -> None:
 
 
 def cmd_predict(args) -> int:
-    from .predict import format_predictions, predict_files, preprocessing, read_class_names
-    from .runs import load_model, load_run
+    from .evaluation.predict import format_predictions, predict_files, preprocessing, read_class_names
+    from .training.runs import load_model, load_run
 
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
@@ -82,16 +83,17 @@ def train_arguments(p) -> None:
 
 
 def cmd_train(args) -> int:
-    from .train import TrainingDiverged, fit, prepare
+    from .training.train import TrainingDiverged, fit, prepare
 
-    run = prepare(train_config(args), args.resume, args.overwrite, not args.quiet, args.explicit)
+    explicit = None if args.config else args.explicit       # a --config's every setting counts as typed
+    run = prepare(train_config(args), args.resume, args.overwrite, not args.quiet, explicit)
     try:
         rows = fit(run)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        last = run.out / "last.npz"
+        last = run.folder.last
         print(f"\ninterrupted: {last} holds the last finished epoch; continue with --resume" if last.exists() else
               f"\ninterrupted before the first epoch finished: nothing to resume in {run.out}; "
               "run the same command again to start over", file=sys.stderr)
@@ -109,7 +111,7 @@ def diagnose_arguments(p) -> None:
 
 
 def cmd_diagnose(args) -> int:
-    from .diagnose import format_trace, plot_trace, trace_recipe
+    from .training.diagnose import format_trace, plot_trace, trace_recipe
 
     config = train_config(args)
     records, names = trace_recipe(config, args.steps, progress=not args.quiet)
@@ -131,9 +133,9 @@ def evaluate_arguments(p) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, format_evaluation, summary
-    from .plots import plot_confusion
-    from .runs import data_for, load_run, loader_for
+    from .evaluation.evaluate import evaluate, format_evaluation, summary
+    from .evaluation.plots import plot_confusion
+    from .training.runs import data_for, load_run, loader_for
 
     model, meta, _ = load_run(args.checkpoint)
     dataset = data_for(meta, args.split, args.data, progress=not args.json)
@@ -187,7 +189,7 @@ def cmd_compress(args) -> int:
     from .compress.prune import check_density
     from .compress.quantize import check_bits
     from .models import get_model
-    from .runs import compression_data, load_model
+    from .training.runs import compression_data, load_model
 
     check_density(args.density), check_bits(args.bits)
     if args.checkpoint:
@@ -205,66 +207,69 @@ def cmd_compress(args) -> int:
     return 0
 
 
-def add_budget_arguments(p, each: str) -> None:
-    """What every run of a sweep or a comparison shares; the defaults are TrainConfig's."""
-    from .train import TrainConfig
+def add_sweep_arguments(p, each: str) -> None:
+    """What a sweep or a comparison takes: every training flag but those each run sets itself
+    (studies/sweep.py SET_PER_RUN: model, model args, seed and folder), then its own."""
+    from .studies.sweep import SET_PER_RUN
 
-    p.add_argument("--data", default=TrainConfig.data, help=f"dataset (default {TrainConfig.data})")
-    p.add_argument("--image-size", type=positive_int, default=TrainConfig.image_size)
-    p.add_argument("--epochs", type=positive_int, default=TrainConfig.epochs)
-    p.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size)
-    p.add_argument("--workers", type=positive_int, default=1, help="runs trained at once on this machine")
+    add_training_arguments(p, SET_PER_RUN)
     p.add_argument("--seeds", type=int, nargs="+", default=[0],
                    help=f"train every {each} once per seed (default: 0); results.csv keeps every seed")
-    p.add_argument("--out", required=True)
-    p.add_argument("--synthetic-train", type=positive_int, default=TrainConfig.synthetic_train)
-    p.add_argument("--synthetic-val", type=positive_int, default=TrainConfig.synthetic_val)
+    p.add_argument("--out", required=True, help="the sweep's folder (each run in OUT/points/NAME-seedS/)")
+    p.add_argument("--workers", type=positive_int, default=1, help="runs trained at once on this machine")
+    p.add_argument("--print-commands", action="store_true",
+                   help="print one train command per run (for a cluster's job array) and stop")
+    p.add_argument("--collect-only", action="store_true", help="gather results and plots, train nothing")
+
+
+def sweep_of(args, kind: str, points):
+    from .studies.sweep import SET_PER_RUN, Sweep
+
+    return Sweep(kind, points, args.seeds, train_config(args, SET_PER_RUN), Path(args.out))
+
+
+def run_sweep_command(args, sweep) -> list[dict]:
+    from .studies.sweep import run_sweep
+
+    return run_sweep(sweep, workers=args.workers, print_commands=args.print_commands,
+                     collect_only=args.collect_only, progress=not args.quiet)
 
 
 def sweep_arguments(p) -> None:
     p.add_argument("kind", choices=["sr", "pct3x3", "bypass", "custom"])
-    add_budget_arguments(p, "point")
     p.add_argument("--values", nargs="+", help="the swept values (custom: key=value,... per point)")
     p.add_argument("--version", choices=["1_0", "1_1"], default="1_1", help="macroarchitecture (default 1_1)")
-    p.add_argument("--print-commands", action="store_true", help="print one train command per point and stop")
-    p.add_argument("--collect-only", action="store_true", help="gather results and plots, train nothing")
+    add_sweep_arguments(p, "point")
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import format_rows, run_sweep
+    from .studies.sweep import format_rows, make_points
 
-    rows = run_sweep(args.kind, args.data, args.image_size, args.epochs, args.out, values=args.values,
-                     workers=args.workers, batch_size=args.batch_size, seeds=args.seeds, version=args.version,
-                     print_commands=args.print_commands, collect_only=args.collect_only,
-                     extra=synthetic_args(args))
+    rows = run_sweep_command(args, sweep_of(args, args.kind, make_points(args.kind, args.values, args.version)))
     if not args.print_commands:
         print(format_rows(rows))
-        extra = "bypass_table.md" if args.kind == "bypass" else "figure3.png"
-        print(f"{args.out}/results.csv, {args.out}/{extra}")
+        written = "bypass_table.md" if args.kind == "bypass" else ("figure3.png" if rows else None)
+        print(f"{args.out}/results.csv" + (f", {args.out}/{written}" if written else ""))
     return 0
 
 
 def compare_arguments(p) -> None:
     p.add_argument("models", nargs="+", help="model names, e.g. squeezenet1_1 alexnet")
-    add_budget_arguments(p, "model")
+    add_sweep_arguments(p, "model")
 
 
 def cmd_compare(args) -> int:
-    from .sweep import compare_points, format_rows, run_sweep
+    from .studies.sweep import compare_points, format_rows
 
-    rows = run_sweep("compare", args.data, args.image_size, args.epochs, args.out, workers=args.workers,
-                     batch_size=args.batch_size, seeds=args.seeds, points=compare_points(args.models),
-                     extra=synthetic_args(args))
+    rows = run_sweep_command(args, sweep_of(args, "compare", compare_points(args.models)))
+    if args.print_commands:
+        return 0
     print(format_rows(rows))
     if len(rows) == 2:
         a, b = rows
         print(f"{b['point']} has {b['parameters'] / a['parameters']:.1f}x the parameters of {a['point']}; "
               f"top-1 {100 * a['top1']:.1f}% against {100 * b['top1']:.1f}% (mean of {a['seeds']} seed(s))")
     return 0
-
-
-def synthetic_args(args) -> list[str]:
-    return ["--synthetic-train", str(args.synthetic_train), "--synthetic-val", str(args.synthetic_val)]
 
 
 def bench_arguments(p) -> None:
@@ -279,7 +284,7 @@ def bench_arguments(p) -> None:
 
 
 def cmd_bench(args) -> int:
-    from .bench import CONFIGS, run_bench, serve
+    from .studies.bench import CONFIGS, run_bench, serve
 
     if args.worker:
         serve(args.worker, args.model, args.image_size, args.batch_size)
@@ -325,15 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_training_arguments(p) -> None:
-    """One flag per TrainConfig field (its default and help come from the field), shared by `train`
-    and `diagnose`."""
+def add_training_arguments(p, set_per_run: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field (its default and help come from the field), shared by `train`,
+    `diagnose`, `sweep` and `compare` (which leave out the fields `set_per_run`: each run of theirs
+    sets its own model, seed and folder)."""
     from dataclasses import MISSING, fields
 
-    from .train import RECIPES, TrainConfig
+    from .training.train import RECIPES, TrainConfig
 
     parsers = {"int": int, "float": float, "float | None": float, "str": str, "dict": json_object}
     for f in fields(TrainConfig):
+        if f.name in set_per_run:
+            continue
         options = dict(f.metadata)
         default = {} if f.default is MISSING else f.default
         parse = positive_int if options.pop("positive", False) else parsers[str(f.type)]
@@ -342,16 +350,23 @@ def add_training_arguments(p) -> None:
         else:
             options["help"] += f" (default {json.dumps(default) if isinstance(default, dict) else default})"
         p.add_argument(f"--{f.name.replace('_', '-')}", type=parse, default=default, **options)
+    if not set_per_run:
+        p.add_argument("--config", help="start from the settings in this JSON file (a run's config.json); "
+                                        "flags given beside it change them")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
 
 
-def train_config(args):
-    """The TrainConfig that `train`'s (and `diagnose`'s) arguments describe."""
+def train_config(args, set_per_run: tuple[str, ...] = ()):
+    """The TrainConfig that the arguments describe: the flags' values, or the settings of --config
+    with the flags typed beside it (args.explicit) on top. (Sweeps: the base every run starts from.)"""
     from dataclasses import fields
 
-    from .train import TrainConfig
+    from .training.train import TrainConfig
 
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in set_per_run}
+    if getattr(args, "config", None):
+        return TrainConfig.from_json(args.config, **{k: v for k, v in given.items() if k in args.explicit})
+    return TrainConfig(**given)
 
 
 def explicit_settings(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
@@ -398,10 +413,13 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "train":
-        train_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
-        args.explicit = explicit_settings(train_parser, argv)
+    if args.command in ("train", "diagnose"):
+        command_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        args.explicit = explicit_settings(command_parser, argv)
     try:
+        if "TINYSQUEEZE_KERNELS" in os.environ:      # a bad value refused before any command starts its work
+            from .nn.kernels import backend
+            backend()
         return args.func(args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)

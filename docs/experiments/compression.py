@@ -13,8 +13,11 @@ import json
 from pathlib import Path
 
 from tinysqueeze.compress import deep_compress, format_sizes, save_compressed
-from tinysqueeze.evaluate import evaluate
-from tinysqueeze.runs import data_for, load_run, loader_for
+from tinysqueeze.evaluation.evaluate import evaluate
+from tinysqueeze.evaluation.plots import pyplot, save_figure
+from tinysqueeze.models.size import megabytes
+from tinysqueeze.studies.stats import labelled_groups
+from tinysqueeze.training.runs import data_for, load_run, loader_for
 
 POINTS = [(0.5, 8), (0.5, 6), (0.5, 4), (0.33, 6)]
 PRUNE_EPOCHS = 3        # fine-tuning after pruning
@@ -48,15 +51,14 @@ def point_label(result):
 
 def plot(results_by_model, path):
     """results_by_model: label -> the list `main` writes; each model one colour, its points joined by size."""
-    import matplotlib
     import matplotlib.ticker
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for index, (model, results) in enumerate(results_by_model.items()):
         by_size = sorted(results, key=lambda r: r["bytes"])
-        sizes = [r["bytes"] / 1e6 for r in by_size]
+        sizes = [megabytes(r["bytes"]) for r in by_size]
         top1 = [100 * r["top1"] for r in by_size]
         ax.plot(sizes, top1, "o-", color=f"C{index}", lw=0.8, ms=5, label=model or None)
         if index == 0:                      # one set of point labels is enough: the sizes barely differ
@@ -73,7 +75,7 @@ def plot(results_by_model, path):
     if len(results_by_model) > 1:
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
@@ -84,7 +86,7 @@ if __name__ == "__main__":
     if args.plot:
         if not all("=" in a for a in args.args):
             parser.error(f"--plot takes LABEL=results.json arguments, got {args.args}")
-        plot({label: json.loads(Path(file).read_text()) for label, file in (a.rsplit("=", 1) for a in args.args)},
+        plot({label: json.loads(Path(files[0]).read_text()) for label, files in labelled_groups(args.args)},
              Path(args.plot))
     elif len(args.args) > 3:
         parser.error(f"expected CHECKPOINT DATA [OUT_DIR], got {len(args.args)} arguments")

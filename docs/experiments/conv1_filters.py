@@ -9,7 +9,7 @@ import sys
 
 from tinysqueeze.formats.checkpoint import load_checkpoint
 from tinysqueeze.models import get_model
-from tinysqueeze.pictures import filter_grid
+from tinysqueeze.evaluation.pictures import filter_grid
 
 
 def main(checkpoint, out="docs/results/conv1-filters.png"):

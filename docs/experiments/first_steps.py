@@ -10,8 +10,8 @@ each class's conv10 outputs above zero.
 """
 import sys
 
-from tinysqueeze.diagnose import dead_classes, plot_trace, trace_recipe
-from tinysqueeze.train import TrainConfig
+from tinysqueeze.training.diagnose import dead_classes, plot_trace, trace_recipe
+from tinysqueeze.training.train import TrainConfig
 
 RECIPES = {
     "paper's SGD 0.01, torchvision start": dict(optimizer="sgd", class_margin=0.0),

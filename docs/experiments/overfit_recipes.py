@@ -12,7 +12,7 @@ import numpy as np
 from tinysqueeze import nn
 from tinysqueeze.datasets import DataLoader, channel_stats, load_split
 from tinysqueeze.models import skip_image_gradient, squeezenet1_1
-from tinysqueeze.optim import LARS, SGD, layer_groups, learning_rate
+from tinysqueeze.optim import LARS, SGD, layer_groups, learning_rate, train_step
 
 
 class TwoRates:
@@ -55,15 +55,11 @@ def overfit(make_optimizer, lr, margin, seed, steps=400):
     loss_fn = nn.SoftmaxCrossEntropy()
     for step in range(steps):
         optimizer.lr = learning_rate(step, 10 ** 9, lr, warmup_steps=10, schedule="constant")
-        optimizer.zero_grad()
-        logits = model(x)
-        loss_fn(logits, y)
+        _, logits = train_step(model, loss_fn, optimizer, x, y)   # logits: this step's forward, before its update
         accuracy = float((logits.argmax(axis=1) == y).mean())
         dead = int((logits.max(axis=0) <= 0).sum())
         if accuracy == 1.0:
             return f"100% at step {step}", dead
-        model.backward(loss_fn.backward())
-        optimizer.step()
     return f"{accuracy:.0%} after {steps}", dead
 
 

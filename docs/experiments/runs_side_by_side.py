@@ -11,17 +11,15 @@ import argparse
 import statistics
 from pathlib import Path
 
-from tinysqueeze.plots import plot_runs
-from tinysqueeze.runs import load_run, read_metrics
-
-
-def spread(values):
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}%"
+from tinysqueeze.evaluation.plots import plot_runs
+from tinysqueeze.models.size import fp32_megabytes
+from tinysqueeze.studies.stats import format_mean_spread, labelled_groups
+from tinysqueeze.training.runs import RunFolder, load_run
 
 
 def gain_in_last_epochs(epochs, last=5):
     """Points of best validation top-1 won in the last `last` epochs (0 when they found nothing better)."""
-    before = max(e["val_top1"] for e in epochs[:-last])
+    before = max((e["val_top1"] for e in epochs[:-last]), default=0.0)
     return 100 * max(0.0, max(e["val_top1"] for e in epochs[-last:]) - before)
 
 
@@ -30,18 +28,18 @@ def main(out, *groups, title="runs side by side"):
           "| epochs | minutes |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     curves = {}
-    for group in groups:
-        label, folders = group.rsplit("=", 1)        # a label may hold "=", a path does not
-        rows = {Path(f).name: read_metrics(Path(f) / "metrics.csv") for f in folders.split(",")}
-        model, _, _ = load_run(Path(folders.split(",")[0]) / "last.npz")
+    for label, folders in labelled_groups(groups):
+        runs = [RunFolder(f) for f in folders]
+        rows = {run.path.name: run.metrics() for run in runs}
+        model, _, _ = load_run(runs[0].last)
         params = model.num_parameters()
         last = [100 * r[-1]["val_top1"] for r in rows.values()]
         best = [100 * max(e["val_top1"] for e in r) for r in rows.values()]
         top5 = [100 * r[-1]["val_top5"] for r in rows.values()]
         gains = ", ".join(f"{gain_in_last_epochs(r):.1f}" for r in rows.values())
         minutes = statistics.mean(sum(e["seconds"] for e in r) / 60 for r in rows.values())
-        print(f"| {label} | {len(rows)} | {params:,} | {4 * params / 2**20:.2f} | {spread(last)} | {spread(best)} | "
-              f"{spread(top5)} | {gains} | {max(len(r) for r in rows.values())} | {minutes:.0f} |")
+        print(f"| {label} | {len(rows)} | {params:,} | {fp32_megabytes(params):.2f} | {format_mean_spread(last)} | "
+              f"{format_mean_spread(best)} | {format_mean_spread(top5)} | {gains} | {max(len(r) for r in rows.values())} | {minutes:.0f} |")
         curves[label] = list(rows.values())
     plot_runs(curves, Path(out), title)
 

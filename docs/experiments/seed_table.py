@@ -8,32 +8,31 @@ classes that went silent in any epoch) and the group's mean, sample standard dev
 of top-1. Per-class recall comes from evaluating each run's last.npz on its validation split.
 With --copy, each run's metrics.csv is copied there as <label, as a slug>-seed<k>-metrics.csv.
 """
-import csv
 import json
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+from tinysqueeze.studies.stats import format_mean_spread, labelled_groups
+from tinysqueeze.training.runs import RunFolder
 
-def evaluate(run: Path) -> dict:
-    result = subprocess.run([sys.executable, "-m", "tinysqueeze", "evaluate", "--checkpoint", str(run / "last.npz"),
-                             "--json", "--confusion", str(run / "last-confusion-val.png")],
+
+def evaluate(run: RunFolder) -> dict:
+    result = subprocess.run([sys.executable, "-m", "tinysqueeze", "evaluate", "--checkpoint", str(run.last),
+                             "--json", "--confusion", str(run.path / "last-confusion-val.png")],
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def row_of(run: Path) -> dict:
-    with open(run / "metrics.csv", newline="") as f:
-        epochs = list(csv.DictReader(f))
-    config = json.loads((run / "config.json").read_text())
+def row_of(run: RunFolder) -> dict:
+    epochs, config = run.metrics(), run.config()
     evaluation = evaluate(run)
     return {"run": run, "seed": config["seed"], "epochs": len(epochs), "top1": float(epochs[-1]["val_top1"]),
             "top5": float(epochs[-1]["val_top5"]), "min_recall": min(evaluation["recall"].values()),
             "never_predicted": evaluation["never_predicted"],
-            "silent": max(int(e.get("silent_classes") or 0) for e in epochs),
+            "silent": max(int(e["silent_classes"]) if e["silent_classes"] >= 0 else 0 for e in epochs),
             "minutes": sum(float(e["seconds"]) for e in epochs) / 60}
 
 
@@ -45,18 +44,16 @@ def main(argv):
         copy_to.mkdir(parents=True, exist_ok=True)
     print("| runs | seed | top-1 | top-5 | lowest class recall | classes never predicted | silent classes | minutes |")
     print("|---|---|---|---|---|---|---|---|")
-    for group in argv:
-        label, runs = group.rsplit("=", 1)             # a label may hold "=", a path does not
+    for label, runs in labelled_groups(argv):
         slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-        rows = [row_of(Path(r)) for r in runs.split(",")]
+        rows = [row_of(RunFolder(r)) for r in runs]
         for r in rows:
             print(f"| {label} | {r['seed']} | {100 * r['top1']:.1f}% | {100 * r['top5']:.1f}% | "
                   f"{100 * r['min_recall']:.0f}% | {len(r['never_predicted'])} | {r['silent']} | {r['minutes']:.1f} |")
             if copy_to:
-                shutil.copy(r["run"] / "metrics.csv", copy_to / f"{slug}-seed{r['seed']}-metrics.csv")
+                shutil.copy(r["run"].metrics_csv, copy_to / f"{slug}-seed{r['seed']}-metrics.csv")
         top1 = [100 * r["top1"] for r in rows]
-        spread = statistics.stdev(top1) if len(top1) > 1 else 0.0
-        print(f"| **{label}: {len(rows)} seed(s)** | | **{statistics.mean(top1):.1f} ± {spread:.1f}%** "
+        print(f"| **{label}: {len(rows)} seed(s)** | | **{format_mean_spread(top1)}** "
               f"(min {min(top1):.1f}%) | | | | | |")
 
 

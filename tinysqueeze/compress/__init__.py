@@ -2,10 +2,10 @@
 factorisation, magnitude pruning, weight sharing by k-means, fine-tuning, and `deep_compress`, the
 pipeline that chains them (the `.tsq` file and Huffman coding are file formats: tinysqueeze/formats/)."""
 from .deep_compress import Compressed, Stage, deep_compress, save_compressed
-from .prune import MaskedOptimizer, magnitude_mask, prune
-from .quantize import SharedWeights, centroid_gradient, kmeans_1d, quantize_weight
+from .prune import gradient_masker, magnitude_mask, prune
+from .quantize import SharedWeights, SharedWeightsOptimizer, centroid_gradient, kmeans_1d, quantize_weight
 from .sizes import format_sizes
 from .svd import low_rank
 
-__all__ = ["prune", "magnitude_mask", "MaskedOptimizer", "kmeans_1d", "quantize_weight", "centroid_gradient",
-           "SharedWeights", "low_rank", "deep_compress", "save_compressed", "format_sizes", "Compressed", "Stage"]
+__all__ = ["prune", "magnitude_mask", "gradient_masker", "kmeans_1d", "quantize_weight", "centroid_gradient",
+           "SharedWeights", "SharedWeightsOptimizer", "low_rank", "deep_compress", "save_compressed", "format_sizes", "Compressed", "Stage"]

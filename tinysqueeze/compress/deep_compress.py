@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import nn
-from ..evaluate import evaluate
+from ..evaluation.evaluate import evaluate
 from ..formats.tsq import write_tsq
 from .finetune import finetune_pruned, finetune_shared
 from .prune import check_density, prunable, prune

@@ -71,20 +71,18 @@ def prune(model: nn.Module, density: float, policy: str = "uniform") -> dict[str
     return masks
 
 
-class MaskedOptimizer:
-    """Wraps an optimizer so that pruned weights stay exactly zero."""
+def gradient_masker(model: nn.Module, masks: dict[str, np.ndarray]):
+    """-> a function that zeroes the gradients of pruned weights: the step's `after_backward`
+    (optim/step.py), run when the gradients are known and before the update.
 
-    def __init__(self, optimizer, model: nn.Module, masks: dict[str, np.ndarray]):
-        self.optimizer = optimizer
-        params = dict(model.named_parameters())
-        self.pairs = [(params[name], mask) for name, mask in masks.items()]
+    With its gradient zero, a pruned weight (zero already) stays exactly zero under SGD with momentum
+    and weight decay, LARS and Adam alike: its momentum buffer (Adam: both moments) starts at zero and
+    stays there, and weight decay adds weight_decay * 0.
+    """
+    params = dict(model.named_parameters())
+    pairs = [(params[name], mask) for name, mask in masks.items()]
 
-    def zero_grad(self) -> None:
-        self.optimizer.zero_grad()
-
-    def step(self) -> None:
-        for p, mask in self.pairs:
+    def zero_pruned_gradients() -> None:
+        for p, mask in pairs:
             p.grad *= mask
-        self.optimizer.step()
-        for p, mask in self.pairs:
-            p.data *= mask
+    return zero_pruned_gradients

@@ -66,8 +66,9 @@ def centroid_gradient(grad: np.ndarray, codes: np.ndarray, n_codes: int) -> np.n
 class SharedWeights:
     """The codebooks of a model as Parameters, so any optimizer can fine-tune the centroids.
 
-    Call `after_backward()` once the model's gradients are in: it fills each codebook's gradient.
-    After the optimizer's step, `write_weights()` sets every weight to codebook[code].
+    `after_backward()` (the training step's hook, optim/step.py) fills each codebook's gradient from
+    the model's; after the optimizer's step, `write_weights()` sets every weight to codebook[code]
+    (`SharedWeightsOptimizer` does both around any optimizer).
     """
 
     def __init__(self, model: nn.Module, bits: int, layers: list[str]):
@@ -89,3 +90,20 @@ class SharedWeights:
         for weight, codebook, codes in self.entries:
             codebook.data[0] = 0.0
             weight.data = codebook.data[codes].astype(weight.data.dtype)
+
+
+class SharedWeightsOptimizer:
+    """An optimizer of the codebooks (and of any other parameters given to `optimizer`) for a model
+    whose weights are shared: zero_grad clears the whole model's gradients (the weights' own gradients
+    are summed into their centroids' by `shared.after_backward`, which train_step runs between backward
+    and step), and step updates the codebooks, then writes every weight from its codebook."""
+
+    def __init__(self, optimizer, model: nn.Module, shared: SharedWeights):
+        self.optimizer, self.model, self.shared = optimizer, model, shared
+
+    def zero_grad(self) -> None:
+        self.model.zero_grad()
+
+    def step(self) -> None:
+        self.optimizer.step()
+        self.shared.write_weights()

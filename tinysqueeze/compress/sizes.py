@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..formats.tsq import sparse_entries
+from ..models.size import ALEXNET_PARAMETERS, megabytes
 
-ALEXNET_FP32_BYTES = 61_100_840 * 4
+ALEXNET_FP32_BYTES = ALEXNET_PARAMETERS * 4
 
 
 @dataclass
@@ -65,7 +66,7 @@ def format_sizes(rows: list[LayerSize], title: str) -> str:
     total_w = sum(r.weights for r in rows if r.bits != 32)
     lines.append(f"{'total':<34} {weights:>9,} {100 * kept / max(1, total_w):>5.1f}% {'':>4} {dense:>10,} "
                  f"{pruned:>10,.0f} {quant:>10,.0f} {huff:>10,}")
-    lines.append(f"file: {huff:,} bytes = {huff / 1e6:.3f} MB; {dense / huff:.1f}x smaller than the fp32 model "
-                 f"({dense / 1e6:.2f} MB), {ALEXNET_FP32_BYTES / huff:.0f}x smaller than AlexNet's "
-                 f"{ALEXNET_FP32_BYTES / 1e6:.0f} MB")
+    lines.append(f"file: {huff:,} bytes = {megabytes(huff):.3f} MB; {dense / huff:.1f}x smaller than the fp32 model "
+                 f"({megabytes(dense):.2f} MB), {ALEXNET_FP32_BYTES / huff:.0f}x smaller than AlexNet's "
+                 f"{megabytes(ALEXNET_FP32_BYTES):.0f} MB")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..transforms import center_crop, load_rgb, resize_shorter, to_chw_uint8
+from .transforms import center_crop, load_rgb, resize_shorter, to_chw_uint8
 from .folders import FileList
 
 CACHE_VERSION = 1

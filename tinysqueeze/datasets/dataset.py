@@ -16,6 +16,7 @@ from .cache import cached_arrays, default_cache_dir
 from .synthetic import CLASSES as SYNTHETIC_CLASSES
 from .synthetic import SIZES as SYNTHETIC_SIZES
 from .synthetic import make_synthetic
+from .transforms import stored_size
 
 SPLITS = ("train", "val")
 
@@ -49,11 +50,6 @@ def read_display_names(root: Path, classes: list[str]) -> list[str] | None:
         return None
     names = dict(line.split("\t", 1) for line in path.read_text().splitlines() if "\t" in line)
     return [names.get(c, c).strip() for c in classes]
-
-
-def stored_size(image_size: int) -> int:
-    """Images are kept a little larger than the crop (as 256 is to 224): round(size / 0.875)."""
-    return int(round(image_size / 0.875))
 
 
 def _holdout(labels: np.ndarray, split: str, seed: int, fraction: float = 0.1) -> np.ndarray:

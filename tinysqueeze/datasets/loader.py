@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from ..transforms import normalize
+from .transforms import normalize
 
 SHUFFLE, CROPS = 1, 2      # purpose tags, the last word of each seed (never 0: see the docstring)
 

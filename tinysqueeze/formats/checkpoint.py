@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .. import nn
+from .atomic import written_atomically
 
 CHECKPOINT_MODEL_PREFIX = "model."  # the weights inside a checkpoint: model.<state_dict name>
 
@@ -30,29 +29,18 @@ def checkpoint_weights(data) -> "collections.OrderedDict[str, np.ndarray]":
     return collections.OrderedDict((k[n:], data[k]) for k in data.files if k.startswith(CHECKPOINT_MODEL_PREFIX))
 
 
-def generator_states(model: nn.Module) -> dict:
-    """The bit-generator state of each Dropout (by module name): what makes masks reproducible."""
-    return {name: m.rng.bit_generator.state for name, m in model.named_modules() if isinstance(m, nn.Dropout)}
-
-
-def restore_generator_states(model: nn.Module, states: dict) -> None:
-    for name, m in model.named_modules():
-        if isinstance(m, nn.Dropout) and name in states:
-            m.rng.bit_generator.state = states[name]
-
-
-def save_checkpoint(path, model: nn.Module, optimizer, meta: dict) -> Path:
+def save_checkpoint(path, model, optimizer, meta: dict) -> Path:
+    """Writes model.state_dict(), optimizer.state_dict() (if an optimizer is given), and `meta` with
+    the model's random generators (`model.generator_states()`: each Dropout's) under "generators"."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{CHECKPOINT_MODEL_PREFIX}{k}": v for k, v in model.state_dict().items()}
     if optimizer is not None:
         arrays.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
-    meta = dict(meta, generators=generator_states(model))
+    meta = dict(meta, generators=model.generator_states())
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with written_atomically(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
     return path
 
 

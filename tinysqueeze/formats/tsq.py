@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_bytes_atomically
 from .huffman import code_lengths, decode, encode
 
 MAGIC = b"TSQZ"
@@ -97,9 +98,7 @@ def write_tsq(path, header: dict, sparse: dict, raw: dict) -> dict:
     body = MAGIC + struct.pack("<BI", VERSION, len(head)) + head + b"".join(blobs)
     body += struct.pack("<I", zlib.crc32(body))
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(body)
-    tmp.replace(path)
+    write_bytes_atomically(path, body)
     sizes["_header"] = len(head) + 13  # magic, version, length, CRC-32
     return sizes
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import io
-import os
 import pickle
 import struct
 import zipfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import written_atomically
 from .checkpoint import checkpoint_weights
 from .tsq import is_tsq, read_tsq
 
@@ -50,10 +50,8 @@ def save_weights(model_or_state_dict, path) -> Path:
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with written_atomically(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in state.items()})
-    os.replace(tmp, path)
     return path
 
 

@@ -51,9 +51,12 @@ def get_model(name: str, num_classes: int = 1000, seed: int = 0, **model_args):
 
 
 def skip_image_gradient(model) -> None:
-    """Training needs no gradient with respect to the images: the first convolution (the one that
-    reads them) skips computing it."""
+    """Sets `input_grad=False` on the model's first convolution, the one that sees the images:
+    training needs no gradient with respect to the images (PyTorch's input.requires_grad=False), so
+    that layer skips computing it (W.T @ dY and col2im, most of its backward) and `model.backward`
+    returns None. Training and the benchmark call it; the gradient checker does not (it checks the
+    images' gradient too)."""
     from .. import nn
 
     first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    first.compute_input_grad = False
+    first.input_grad = False

@@ -21,6 +21,9 @@ from .. import nn
 from .fire import BYPASS_KINDS, Fire
 
 
+MIN_IMAGE_SIZE = 32      # the smallest side SqueezeNet takes: its stride-2 conv and three pools leave 1x1
+
+
 def check_images(network: str, x, min_size: int) -> None:
     """Refuses anything but a batch of RGB images (N, 3, H, W) of at least min_size pixels a side."""
     if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != 3:
@@ -81,7 +84,7 @@ def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None) 
 class SqueezeNet(nn.Module):
     """features -> classifier -> flatten.
 
-    x: (N, 3, H, W) with H, W >= 32 -> logits (N, num_classes).
+    x: (N, 3, H, W) with H, W >= MIN_IMAGE_SIZE (32) -> logits (N, num_classes).
     features: the layers from conv1 to fire9 (built with `rng`, as squeezenet1_0_features does);
     classifier = [Dropout(0.5), conv10 (1x1, num_classes), ReLU, global average pool].
     """
@@ -144,7 +147,7 @@ class SqueezeNet(nn.Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, 3, H, W) -> (N, num_classes)"""
-        check_images("SqueezeNet", x, min_size=32)
+        check_images("SqueezeNet", x, min_size=MIN_IMAGE_SIZE)
         return self.flatten(self.classifier(self.features(x)))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
+from ..nn.batch_inside import to_cnhw
 from .fire import Fire
+from .size import ALEXNET_PARAMETERS, megabytes
 
-ALEXNET_PARAMETERS = 61_100_840
 
 
 @dataclass
@@ -34,9 +35,12 @@ def conv_macs(conv: nn.Conv2d, output_hw: tuple) -> int:
     return conv.out_channels * conv.in_channels * kh * kw * output_hw[0] * output_hw[1]
 
 
-def module_macs(module: nn.Module, x_shape: tuple) -> tuple[np.ndarray, int]:
-    """Runs `module` on zeros of x_shape and returns (output, MACs per image) from its convs/linears."""
-    out = module(np.zeros(x_shape, dtype=np.float32))
+def module_macs(module: nn.Module, x_shape: tuple, batch_inside: bool = False) -> tuple[np.ndarray, int]:
+    """Runs `module` on zeros of x_shape (N, C, H, W) and returns (output, MACs per image) from its
+    convs/linears. batch_inside: `module` is a layer of a CNHWSequential, so it is given (C, N, H, W)
+    and its output is transposed back to (N, C, H, W)."""
+    x = np.zeros(x_shape, dtype=np.float32)
+    out = to_cnhw(module(to_cnhw(x))) if batch_inside else module(x)
     macs = 0
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
@@ -49,24 +53,19 @@ def module_macs(module: nn.Module, x_shape: tuple) -> tuple[np.ndarray, int]:
 def table(model: nn.Module, image_size: int = 227) -> list[Row]:
     """One row per layer of `model.features` and `model.classifier` (ReLUs folded into their conv).
 
-    The layers run one by one on (N, C, H, W) arrays, so for the table they all work in PyTorch's
-    layout (those inside a CNHWSequential return to the batch inside afterwards)."""
-    with nn.layers_in_layout(model, "NCHW"):
-        return _rows(model, image_size)
-
-
-def _rows(model: nn.Module, image_size: int) -> list[Row]:
+    The layers run one by one; those of a CNHWSequential (the batch inside) on (C, N, H, W) arrays."""
     model.eval()
     rows, shape, number = [], (1, 3, image_size, image_size), 0
     stages = [model.features]
     if hasattr(model, "avgpool"):
         stages.append(model.avgpool)
     stages.append(model.classifier)
-    layers = [m for stage in stages for m in (stage if isinstance(stage, nn.Sequential) else [stage])]
-    for layer in layers:
+    layers = [(m, isinstance(stage, nn.CNHWSequential))
+              for stage in stages for m in (stage if isinstance(stage, nn.Sequential) else [stage])]
+    for layer, inside in layers:
         if isinstance(layer, nn.Linear) and len(shape) != 2:
             shape = (shape[0], int(np.prod(shape[1:])))
-        out, macs = module_macs(layer, shape)
+        out, macs = module_macs(layer, shape, inside)
         params = layer.num_parameters()
         hwc = (out.shape[2], out.shape[3], out.shape[1]) if out.ndim == 4 else (1, 1, out.shape[1])
         s1 = e1 = e3 = None
@@ -113,6 +112,6 @@ def format_table(model: nn.Module, name: str, image_size: int = 227) -> str:
     ratio = ALEXNET_PARAMETERS / total_params
     comparison = (f"{ratio:.1f}x fewer parameters than AlexNet ({ALEXNET_PARAMETERS:,})" if ratio >= 1
                   else f"{1 / ratio:.1f}x more parameters than AlexNet ({ALEXNET_PARAMETERS:,})")
-    lines.append(f"size at 32 bits: {size:,} bytes = {size / 1e6:.2f} MB = {size / 2**20:.2f} MiB; "
+    lines.append(f"size at 32 bits: {size:,} bytes = {megabytes(size):.2f} MB = {size / 2**20:.2f} MiB; "
                  + ("this is AlexNet" if total_params == ALEXNET_PARAMETERS else comparison))
     return "\n".join(lines)

@@ -40,8 +40,8 @@ class Dropout(Module):
     """Inverted dropout: in training, zero each element with probability p and scale the rest by 1/(1-p).
 
     In eval() it is the identity, so nothing needs rescaling at test time. The mask comes from the
-    layer's own seeded generator. `hold_mask = True` reuses the last mask (for gradient checks, where
-    the same function must be evaluated many times).
+    layer's own seeded generator, a new one each call; to draw the same mask again, put the generator's
+    state back first (`generator_state` / `set_generator_state`, as the gradient checker does).
     Any shape in, the same shape out. Backward: dx = dout * mask.
     """
 
@@ -51,11 +51,15 @@ class Dropout(Module):
         if not 0.0 <= self.p < 1.0:
             raise layer_error(self, f"p must be in [0, 1), got {p}")
         self.rng = np.random.default_rng(seed)
-        self.hold_mask = False
-        self.mask = None
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+    def generator_state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_generator_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
@@ -63,10 +67,8 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self.cache = None
             return x
-        if not (self.hold_mask and self.mask is not None and self.mask.shape == x.shape):
-            keep = self.rng.random(x.shape) >= self.p
-            self.mask = (keep / (1.0 - self.p)).astype(x.dtype)
-        self.cache = self.mask.astype(x.dtype, copy=False)
+        keep = self.rng.random(x.shape) >= self.p
+        self.cache = (keep / (1.0 - self.p)).astype(x.dtype)          # the mask, already scaled
         return x * self.cache
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

@@ -12,17 +12,10 @@ class Concat(Module):
     forward(list of (N, C_k, H, W)) -> (N, sum C_k, H, W)
     backward(dout) -> list of (N, C_k, H, W): each branch gets its own slice of dout (a view, not a
     copy: the layers below must not write into it, and ours never do).
-    Layout "CNHW" (inside a CNHWSequential): (C_k, N, H, W) branches, joined along axis 0, where
-    each branch is one contiguous block of the result.
+    (`ConcatCNHW` in batch_inside.py joins (C_k, N, H, W) branches along axis 0 instead.)
     """
 
-    def __init__(self):
-        super().__init__()
-        self.layout = "NCHW"
-
-    @property
-    def axis(self) -> int:
-        return 0 if self.layout == "CNHW" else 1
+    axis = 1                         # the channel axis of (N, C, H, W)
 
     def forward(self, xs) -> np.ndarray:
         if not isinstance(xs, (list, tuple)) or len(xs) == 0:
@@ -38,8 +31,5 @@ class Concat(Module):
         return np.concatenate(xs, axis=axis)
 
     def backward(self, dout: np.ndarray) -> list:
-        grads, start = [], 0
-        for channels in self.cache:
-            grads.append(dout[start : start + channels] if self.axis == 0 else dout[:, start : start + channels])
-            start += channels
-        return grads
+        ends = np.cumsum(self.cache)                 # where each branch's channels end
+        return np.split(dout, ends[:-1], axis=self.axis)

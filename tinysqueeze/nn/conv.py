@@ -1,21 +1,18 @@
 """2-D convolution as im2col + one batched matrix product.
 
 Follows torch.nn.Conv2d: weight (F, C, KH, KW), bias (F,), cross-correlation (no kernel flip),
-H_out = (H + 2*padding - KH) // stride + 1.
+H_out = (H + 2*padding - KH) // stride + 1. Activations in PyTorch's layout, x (N, C, H, W): one
+matrix product per image.
 
-Two layouts of the activations, one set of weights:
-- "NCHW" (the default, PyTorch's): x (N, C, H, W); one matrix product per image.
-- "CNHW" (the batch inside: x (C, N, H, W)), what a `CNHWSequential` sets on its layers: the columns
-  of all images form one matrix, so the layer is ONE large matrix product (forward, and each of the
-  two in backward), which BLAS runs 1.3-7x faster than a product per image on SqueezeNet's thin
-  layers (lesson 14). Same arithmetic, same weights and gradients.
+The same layer with the batch inside, x (C, N, H, W) and ONE large matrix product for the whole batch
+(what SqueezeNet's features run, for speed: lesson 14), is `Conv2dCNHW` in batch_inside.py.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import init
-from .kernels import col2im, col2im_cnhw, conv_output_size, im2col, im2col_cnhw
+from .kernels import col2im, conv_output_size, im2col
 from .module import Module, Parameter, check_input, layer_error
 
 
@@ -53,9 +50,13 @@ class Conv2d(Module):
     Backward, with dY = dout.reshape(N, F, L):
         dW = sum_n dY[n] @ cols[n].T        db = sum over n and L of dY
         dcols = W.T @ dY[n]                  dx = col2im(dcols)
+
+    input_grad=False: for a layer that sees the images, nothing needs their gradient (as PyTorch's
+    input.requires_grad = False): backward returns None and skips W.T @ dY and col2im, most of its work.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, rng=None,
+                 input_grad=True):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size)
@@ -69,16 +70,14 @@ class Conv2d(Module):
         bound = init.default_bound(self.in_channels * kh * kw)
         self.weight = Parameter(init.uniform(rng, bound, (self.out_channels, self.in_channels, kh, kw)))
         self.bias = Parameter(init.uniform(rng, bound, (self.out_channels,))) if bias else None
-        # False for a layer that sees the images themselves: nothing needs their gradient (PyTorch's
-        # input.requires_grad = False), and skipping W.T @ dY and col2im saves most of its backward.
-        self.compute_input_grad = True
-        self.layout = "NCHW"          # or "CNHW": see the module docstring
+        self.input_grad = bool(input_grad)
 
     def extra_repr(self) -> str:
         kh, kw = self.kernel_size
         k = kh if kh == kw else self.kernel_size
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={k}, stride={self.stride}"
-                f", padding={self.padding}" + ("" if self.bias is not None else ", bias=False"))
+                f", padding={self.padding}" + ("" if self.bias is not None else ", bias=False")
+                + ("" if self.input_grad else ", input_grad=False"))
 
     @property
     def is_pointwise(self) -> bool:
@@ -100,9 +99,7 @@ class Conv2d(Module):
         return h_out, w_out
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: (N, C, H, W) -> (N, F, H_out, W_out)   (layout "CNHW": (C, N, H, W) -> (F, N, H_out, W_out))"""
-        if self.layout == "CNHW":
-            return self.forward_cnhw(x)
+        """x: (N, C, H, W) -> (N, F, H_out, W_out)"""
         check_input(self, x, f"(N, {self.in_channels}, H, W)", 4, self.in_channels)
         n, c, h, w = x.shape
         kh, kw = self.kernel_size
@@ -119,10 +116,8 @@ class Conv2d(Module):
         return out.reshape(n, f, h_out, w_out)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W) (None if compute_input_grad is False);
-        adds into weight.grad and bias.grad. (Layout "CNHW": (F, N, H_out, W_out) -> (C, N, H, W).)"""
-        if self.layout == "CNHW":
-            return self.backward_cnhw(dout)
+        """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W) (None if input_grad is False);
+        adds into weight.grad and bias.grad."""
         x_shape, cols = self.cache
         n, f, h_out, w_out = dout.shape
         kh, kw = self.kernel_size
@@ -134,43 +129,10 @@ class Conv2d(Module):
         self.weight.grad += dw.reshape(self.weight.data.shape)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2))
-        if not self.compute_input_grad:
+        if not self.input_grad:
             return None
         w2d = self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False)
         dcols = apply_to_batch(w2d.T, dy)                                   # (N, C*KH*KW, L)
         if self.is_pointwise:
             return dcols.reshape(x_shape)
         return col2im(dcols, x_shape, kh, kw, self.stride, self.padding, h_out, w_out)
-
-    # ------------------------------------------------------------------------ the batch inside
-    def forward_cnhw(self, x: np.ndarray) -> np.ndarray:
-        """x: (C, N, H, W) -> (F, N, H_out, W_out): weight (F, C*KH*KW) @ cols (C*KH*KW, N*L), once."""
-        check_input(self, x, f"({self.in_channels}, N, H, W)", 4, self.in_channels, channel_axis=0)
-        c, n, h, w = x.shape
-        kh, kw = self.kernel_size
-        f, (h_out, w_out) = self.out_channels, self.output_size(h, w)
-        if self.is_pointwise:
-            cols = x.reshape(c, n * h * w)                                  # (C, N*H*W): already the matrix
-        else:
-            cols = im2col_cnhw(x, kh, kw, self.stride, self.padding, h_out, w_out)  # (C*KH*KW, N*L)
-        out = self.weight.data.reshape(f, -1).astype(x.dtype, copy=False) @ cols   # (F, N*L)
-        if self.bias is not None:
-            out += self.bias.data.astype(x.dtype, copy=False)[:, None]
-        self.cache = (x.shape, cols)
-        return out.reshape(f, n, h_out, w_out)
-
-    def backward_cnhw(self, dout: np.ndarray) -> np.ndarray:
-        """dout: (F, N, H_out, W_out) -> dx: (C, N, H, W) (or None); dW = dY @ cols.T, dcols = W.T @ dY."""
-        x_shape, cols = self.cache
-        f, n, h_out, w_out = dout.shape
-        kh, kw = self.kernel_size
-        dy = dout.reshape(f, n * h_out * w_out)                             # (F, N*L)
-        self.weight.grad += (dy @ cols.T).reshape(self.weight.data.shape)
-        if self.bias is not None:
-            self.bias.grad += dy.sum(axis=1)
-        if not self.compute_input_grad:
-            return None
-        dcols = self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False).T @ dy   # (C*KH*KW, N*L)
-        if self.is_pointwise:
-            return dcols.reshape(x_shape)
-        return col2im_cnhw(dcols, x_shape, kh, kw, self.stride, self.padding, h_out, w_out)

@@ -5,8 +5,14 @@ the rest (as in deep-learning-from-scratch); the Numba twin (`*_numba`) writes t
 is compiled to machine code on first call (cached on disk afterwards), parallel over (image, channel)
 pairs: those never write to the same place, so there is no data race even where windows overlap.
 (They run on one thread unless NUMBA_NUM_THREADS is set: see the thread policy below.)
-The names without a suffix (`im2col`, `col2im`, `maxpool_forward`, `maxpool_backward`) are the ones
-the layers call; `tests/test_kernels.py` proves each twin equal to the other.
+The names without a suffix (`im2col`, `col2im`, `maxpool_forward`, `maxpool_backward`, ...) are the
+ones the layers call; `tests/test_kernels.py` proves each twin equal to the other.
+
+Which twins run is chosen in ONE place, `backend()` at the bottom of this file: a `Kernels` backend
+(minitorch's backend object) names one function per hot loop, NUMBA (the default, fast) or NUMPY (the
+readable twins: edit one, and the gradient checks and training run your edit). Choose with the
+environment variable, `TINYSQUEEZE_KERNELS=numpy python -m tinysqueeze gradcheck`, or in code with
+`use_kernels("numpy")` (or `use_kernels(Kernels(...))`, a backend of your own).
 
 Layout used throughout:
     x:    (N, C, H, W)
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
+from typing import Callable
 
 import numba
 import numpy as np
@@ -127,7 +135,7 @@ def col2im_numba(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
 
 # ---------------------------------------------------------------------------- the batch inside: CNHW
 # The same two operations for activations laid out (C, N, H, W), channel first and the batch inside
-# (conv.py's `layout = "CNHW"`, used within SqueezeNet's features). The columns of the whole batch
+# (batch_inside.py's `Conv2dCNHW`, used within SqueezeNet's features). The columns of the whole batch
 # then form ONE matrix, cols: (C*KH*KW, N*H_out*W_out), row index c*KH*KW + i*KW + j and column
 # index (n*H_out + oh)*W_out + ow, so weight.reshape(F, C*KH*KW) @ cols is the convolution of every
 # image in a single matrix product, and its result (F, N*H_out*W_out) is already (F, N, H, W).
@@ -319,67 +327,100 @@ def relu_backward_numba(dout, y):
     return dx
 
 
+# ---------------------------------------------------------------------------- the backend
+# Which twins the layers run is chosen HERE and nowhere else (see the top of this file).
+def im2col_cnhw_fastest(x, kh, kw, stride, padding, h_out, w_out):
+    """NUMBA's im2col_cnhw. Measured (lesson 14): the NumPy twin's strided slice copies beat the Numba
+    loop, except on the tiny maps at the end of the network (fewer than 16 output pixels), so each
+    runs where it wins."""
+    twin = im2col_cnhw_numba if h_out * w_out < 16 else im2col_cnhw_numpy
+    return twin(x, kh, kw, stride, padding, h_out, w_out)
+
+
+def col2im_cnhw_fastest(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
+    """NUMBA's col2im_cnhw. Measured (lesson 14): the Numba loop wins on small maps (1.2 against 2.9 ms
+    at 7x7, batch 64), the NumPy twin's slice additions on large ones (2.0 against 3.6 ms at 55x55,
+    batch 8)."""
+    twin = col2im_cnhw_numba if h_out * w_out < 200 else col2im_cnhw_numpy
+    return twin(cols, x_shape, kh, kw, stride, padding, h_out, w_out)
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """A kernel backend (as minitorch's backend objects): the function each hot loop runs on."""
+
+    name: str
+    im2col: Callable
+    col2im: Callable
+    im2col_cnhw: Callable
+    col2im_cnhw: Callable
+    maxpool_forward: Callable
+    maxpool_backward: Callable
+    relu_backward: Callable
+
+
+NUMBA = Kernels("numba", im2col_numba, col2im_numba, im2col_cnhw_fastest, col2im_cnhw_fastest,
+                maxpool_forward_numba, maxpool_backward_numba, relu_backward_numba)
+NUMPY = Kernels("numpy", im2col_numpy, col2im_numpy, im2col_cnhw_numpy, col2im_cnhw_numpy,
+                maxpool_forward_numpy, maxpool_backward_numpy, relu_backward_numpy)
+BACKENDS = {"numba": NUMBA, "numpy": NUMPY}
+
+_chosen: Kernels | None = None            # None: not chosen yet (TINYSQUEEZE_KERNELS decides at first use)
+
+
+def named_backend(name: str, setting: str) -> Kernels:
+    if name not in BACKENDS:
+        raise ValueError(f"{setting} must be {' or '.join(BACKENDS)}, got {name!r}")
+    return BACKENDS[name]
+
+
+def use_kernels(choice: str | Kernels) -> None:
+    """From now on every layer runs `choice`: "numba", "numpy", or a Kernels of your own."""
+    global _chosen
+    _chosen = choice if isinstance(choice, Kernels) else named_backend(choice, "kernels")
+
+
+def backend() -> Kernels:
+    """The backend every layer runs: the one `use_kernels` chose, else TINYSQUEEZE_KERNELS's (numba if
+    unset). The variable is read at the first kernel call, not at import, so that a bad value is a
+    one-line error (`error: TINYSQUEEZE_KERNELS must be numba or numpy, got 'cuda'`), not a traceback."""
+    global _chosen
+    if _chosen is None:
+        _chosen = named_backend(os.environ.get("TINYSQUEEZE_KERNELS", "numba"), "TINYSQUEEZE_KERNELS")
+    return _chosen
+
+
 # ---------------------------------------------------------------------------- what layers call
-# Which twin the layers run: TINYSQUEEZE_KERNELS=numba (default, fast) or numpy (the readable twins:
-# edit one and the gradient checks and training run your edit). `use_kernels` switches at run time.
-KERNELS = ("numba", "numpy")
-
-
-def use_kernels(name: str) -> None:
-    """Route every layer through the Numba kernels ("numba") or the plain NumPy twins ("numpy")."""
-    global _active
-    if name not in KERNELS:
-        raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, got {name!r} "
-                         "(from use_kernels or the TINYSQUEEZE_KERNELS environment variable)")
-    _active = name
-
-
-def active_kernels() -> str:
-    return _active
-
-
-_active = "numba"
-use_kernels(os.environ.get("TINYSQUEEZE_KERNELS", "numba"))
-
-
+# Each takes its arrays as the layers have them, makes them contiguous (Numba's loops want that) and
+# runs the chosen backend's function.
 def _shape4(shape):
     return tuple(int(s) for s in shape)
 
 
 def im2col(x, kh, kw, stride, padding, h_out, w_out):
-    twin = im2col_numba if _active == "numba" else im2col_numpy
-    return twin(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+    return backend().im2col(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
 
 
 def col2im(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
-    twin = col2im_numba if _active == "numba" else col2im_numpy
-    return twin(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding, h_out, w_out)
-
-
-def maxpool_forward(x, kh, kw, stride, padding, h_out, w_out):
-    twin = maxpool_forward_numba if _active == "numba" else maxpool_forward_numpy
-    return twin(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
-
-
-def maxpool_backward(dout, argmax, x_shape, kh, kw, stride, padding):
-    twin = maxpool_backward_numba if _active == "numba" else maxpool_backward_numpy
-    return twin(np.ascontiguousarray(dout), argmax, _shape4(x_shape), kh, kw, stride, padding)
+    return backend().col2im(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding, h_out, w_out)
 
 
 def im2col_cnhw(x, kh, kw, stride, padding, h_out, w_out):
-    # Measured (lesson 14): here the NumPy twin's strided slice copies beat the Numba loop, except on
-    # the tiny maps at the end of the network (fewer than 16 output pixels), so each runs where it wins.
-    twin = im2col_cnhw_numba if _active == "numba" and h_out * w_out < 16 else im2col_cnhw_numpy
-    return twin(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+    return backend().im2col_cnhw(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
 
 
 def col2im_cnhw(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
-    # Measured (lesson 14): the Numba loop wins on small maps (1.2 against 2.9 ms at 7x7, batch 64),
-    # the NumPy twin's slice additions on large ones (2.0 against 3.6 ms at 55x55, batch 8).
-    twin = col2im_cnhw_numba if _active == "numba" and h_out * w_out < 200 else col2im_cnhw_numpy
-    return twin(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding, h_out, w_out)
+    return backend().col2im_cnhw(np.ascontiguousarray(cols), _shape4(x_shape), kh, kw, stride, padding,
+                                 h_out, w_out)
+
+
+def maxpool_forward(x, kh, kw, stride, padding, h_out, w_out):
+    return backend().maxpool_forward(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+
+
+def maxpool_backward(dout, argmax, x_shape, kh, kw, stride, padding):
+    return backend().maxpool_backward(np.ascontiguousarray(dout), argmax, _shape4(x_shape), kh, kw, stride, padding)
 
 
 def relu_backward(dout, y):
-    twin = relu_backward_numba if _active == "numba" else relu_backward_numpy
-    return twin(np.ascontiguousarray(dout), np.ascontiguousarray(y))
+    return backend().relu_backward(np.ascontiguousarray(dout), np.ascontiguousarray(y))

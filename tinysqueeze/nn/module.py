@@ -121,6 +121,29 @@ class Module:
             p.grad = p.grad.astype(dtype)
         return self
 
+    def generator_state(self) -> dict | None:
+        """The state of this layer's own random generator (Dropout's masks), or None if it has none."""
+        return None
+
+    def set_generator_state(self, state: dict) -> None:
+        raise ValueError(f"{type(self).__name__} has no random generator to restore")
+
+    def generator_states(self) -> dict:
+        """{dotted module name: generator state} of every layer below that draws random numbers: with the
+        weights, what a checkpoint must hold for a resumed run to draw the same dropout masks (lesson 13)."""
+        states = {}
+        for name, module in self.named_modules():
+            state = module.generator_state()
+            if state is not None:
+                states[name] = state
+        return states
+
+    def set_generator_states(self, states: dict) -> None:
+        """Puts back what `generator_states` returned (names not found here are ignored)."""
+        for name, module in self.named_modules():
+            if name in states and module.generator_state() is not None:
+                module.set_generator_state(states[name])
+
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """name -> a copy of the parameter's array, with torchvision's dotted names."""
         return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())

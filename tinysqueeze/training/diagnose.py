@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import nn
-from .evaluate import final_relu
-from .optim import named_layer_groups
+from .. import nn
+from ..evaluation.evaluate import final_relu
+from ..optim import named_layer_groups, train_step
 
 
 @dataclass
@@ -39,7 +39,8 @@ def layer_norms(layers) -> dict[str, float]:
 
 
 def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) -> list[StepRecord]:
-    """Trains for `steps` steps on `batches` (an iterator of (x, y)) and records the vital signs.
+    """Trains for `steps` steps on `batches` (an iterator of (x, y)) and records the vital signs: each
+    step is `train_step` (optim/step.py), watched from outside (the weights before and after it).
 
     lr_at(step) -> learning rate, if the rate changes (warm-up); otherwise the optimiser's own.
     """
@@ -53,14 +54,11 @@ def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) ->
             optimizer.lr = lr_at(step)
         before = {name: [p.data.copy() for p in params] for name, params in layers}
         norms = layer_norms(layers)
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
+        loss, _ = train_step(model, loss_fn, optimizer, x, y)
         alive = None
-        if relu is not None:                        # relu.cache: its output, (N, C, ...)
+        if relu is not None:                        # relu.cache: its output in this step's forward, (N, C, ...)
             positive = relu.cache > 0
             alive = positive.mean(axis=tuple(k for k in range(positive.ndim) if k != 1))   # (C,)
-        model.backward(loss_fn.backward())
-        optimizer.step()
         ratios = {}
         for name, params in layers:
             moved = math.sqrt(sum(float(np.square(p.data - b, dtype=np.float64).sum())
@@ -86,7 +84,7 @@ def chosen_layers(records: list[StepRecord]) -> list[str]:
 
 def plot_trace(traces: dict[str, list[StepRecord]], path, title: str = "") -> None:
     """One row per trace: update ratios of first / middle / last layer, and per-class liveness."""
-    from .plots import pyplot
+    from ..evaluation.plots import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(len(traces), 2, figsize=(11, 3.2 * len(traces)), squeeze=False)
@@ -107,8 +105,7 @@ def plot_trace(traces: dict[str, list[StepRecord]], path, title: str = "") -> No
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def trace_recipe(config, steps: int, progress: bool = False) -> tuple[list[StepRecord], list[str]]:

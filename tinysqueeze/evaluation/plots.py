@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..formats.atomic import written_atomically
+
 
 def pyplot():
     import matplotlib
@@ -14,11 +16,21 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path, dpi: int = 90) -> Path:
+    """Writes `fig` to `path` (its format from the suffix, PNG without one) through a temporary file,
+    so a kill never leaves half a picture, and closes it. -> the path."""
+    path = Path(path)
+    with written_atomically(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix[1:] or "png")
+    pyplot().close(fig)
+    return path
+
+
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     """curves.png: loss (train, val) and accuracy (train top-1, val top-1, val top-5) per epoch.
 
     rows: metrics.csv's rows (dicts with epoch, train_loss, val_loss, train_top1, val_top1, val_top5).
-    Drawn to a temporary file and renamed, so a kill never leaves half a picture."""
+    Drawn to a temporary file and renamed (save_figure), so a kill never leaves half a picture."""
     plt = pyplot()
     epochs = [r["epoch"] for r in rows]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -33,10 +45,7 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title: str) -> None:
@@ -57,8 +66,7 @@ def plot_confusion(confusion: np.ndarray, classes: list[str], path: Path, title:
     ax.set_xlabel("predicted"), ax.set_ylabel("true")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_runs(groups: dict, path: Path, title: str) -> None:
@@ -85,5 +93,4 @@ def plot_runs(groups: dict, path: Path, title: str) -> None:
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)

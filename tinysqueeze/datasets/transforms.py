@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+CROP_RATIO = 0.875                     # a 224 crop of an image resized to 256: torchvision's ImageNet recipe
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -52,8 +53,14 @@ def normalize(batch_uint8: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> 
     return (x - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
 
 
+def stored_size(crop: int) -> int:
+    """The shorter side an image is resized to before a `crop` x `crop` centre crop (and the size
+    datasets keep their images at): round(crop / CROP_RATIO), 256 for 224."""
+    return int(round(crop / CROP_RATIO))
+
+
 def eval_image(path, crop: int = 224, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
-    """An image file -> (3, crop, crop) float32, ready for a network (resize defaults to crop / 0.875)."""
-    resize = resize or round(crop / 0.875)
+    """An image file -> (3, crop, crop) float32, ready for a network (resize defaults to stored_size(crop))."""
+    resize = resize or stored_size(crop)
     image = center_crop(resize_shorter(load_rgb(path), resize), crop)
     return normalize(to_chw_uint8(image), mean, std)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from tqdm import tqdm
 
-from . import nn
+from .. import nn
 
 
 def topk_correct(logits: np.ndarray, labels: np.ndarray, k: int) -> int:

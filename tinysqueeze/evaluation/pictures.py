@@ -1,7 +1,7 @@
 """Pictures the lessons show, drawn from the running code: a montage of a dataset's classes, a
 layer's filters, and im2col's unfolding of a tiny image. Each writes one PNG.
 
-    python -m tinysqueeze.pictures docs/results        # the figures of lessons 1, 10 and 12
+    python -m tinysqueeze.evaluation.pictures docs/results        # the figures of lessons 1, 10 and 12
 """
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _pyplot():
-    from .plots import pyplot
-    return pyplot()
+from .plots import pyplot, save_figure
 
 
 def class_montage(images: np.ndarray, labels: np.ndarray, names: list[str], path, per_class: int = 5) -> Path:
     """A grid, one row per class, of the first `per_class` images of each.
 
     images: (N, 3, H, W) uint8, labels: (N,)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(names), per_class, figsize=(1.1 * per_class + 1.2, 1.1 * len(names)),
                              squeeze=False)
     for k, name in enumerate(names):
@@ -31,15 +28,13 @@ def class_montage(images: np.ndarray, labels: np.ndarray, names: list[str], path
                 ax.imshow(images[chosen[j]].transpose(1, 2, 0))
         axes[k][0].set_title(name, fontsize=8, loc="left")
     fig.tight_layout()
-    fig.savefig(path, dpi=60)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=60)
 
 
 def filter_grid(weights: dict[str, np.ndarray], path, title: str = "") -> Path:
     """Side-by-side panels of first-layer filters, each (F, 3, KH, KW) shown as small RGB tiles,
     every filter scaled to its own range so that its pattern shows."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = list(weights.items())
     columns = 8
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.6), squeeze=False)
@@ -58,16 +53,14 @@ def filter_grid(weights: dict[str, np.ndarray], path, title: str = "") -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def im2col_picture(path) -> Path:
     """A 4x4 image, its 3x3 windows (stride 1, no padding), and the 9x4 matrix im2col makes of them."""
-    from .nn.kernels import im2col_numpy
+    from ..nn.kernels import im2col_numpy
 
-    plt = _pyplot()
+    plt = pyplot()
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
     cols = im2col_numpy(x, 3, 3, 1, 0, 2, 2)[0]                   # (9, 4)
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
@@ -88,14 +81,12 @@ def im2col_picture(path) -> Path:
     ax_cols.set_yticks(range(9), [f"tap ({i},{j})" for i in range(3) for j in range(3)], fontsize=8)
     ax_cols.set_title("im2col: (C*KH*KW, H_out*W_out) = (9, 4)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def main(out: str = "docs/results") -> None:
     """Draws the lessons' figures that need no training: the synthetic classes and im2col."""
-    from .datasets import SYNTHETIC_CLASSES, make_synthetic
+    from ..datasets import SYNTHETIC_CLASSES, make_synthetic
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@
 
 Read it top to bottom: `TrainConfig` (every setting and its default, the one place they live:
 the command line is built from its fields), `prepare` (what a run needs, or what a resumed run
-had), `fit` (the epochs: train, validate, record), `train_epoch` (the steps: forward, loss,
-backward, update). The run folder's files are described in runs.py.
+had), `fit` (the epochs: train, validate, record), `train_epoch` (the steps: each one `train_step`
+of optim/step.py, timed and counted). The run folder is runs.py's `RunFolder`, the only code that
+knows its files.
 
 The recipe follows the paper's Caffe solver (SGD, momentum 0.9, weight decay 2e-4, "poly" learning
 rate decaying linearly to zero after a short warm-up), with a learning rate scaled per layer
@@ -22,20 +23,19 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from . import nn
-from .datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
-from .evaluate import evaluate, silent_classes_of, topk_correct
-from .formats.checkpoint import restore_generator_states
-from .models import get_model, skip_image_gradient
-from .optim import learning_rate, make_optimizer
-from .runs import (RunMeta, claim_run_folder, clear_run, read_metrics, record_epoch, resume_point,
-                   write_text_atomically)
+from .. import nn
+from ..datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
+from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
+from ..models import get_model, skip_image_gradient
+from ..models.squeezenet import MIN_IMAGE_SIZE
+from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step
+from .runs import ResumePoint, RunFolder, RunMeta
 
 # The recipe, one row per optimizer: what `train` uses when a setting is not given. All three are
 # SGD's family with the paper's momentum 0.9 and poly decay after a one-epoch linear warm-up.
@@ -94,8 +94,8 @@ class TrainConfig:
                 setattr(self, name, value)
 
     def validate(self) -> None:
-        if self.epochs <= 0 or self.batch_size <= 0 or self.image_size < 32:
-            raise ValueError("epochs and batch_size must be positive and image_size at least 32, got "
+        if self.epochs <= 0 or self.batch_size <= 0 or self.image_size < MIN_IMAGE_SIZE:
+            raise ValueError(f"epochs and batch_size must be positive and image_size at least {MIN_IMAGE_SIZE}, got "
                              f"epochs={self.epochs}, batch_size={self.batch_size}, image_size={self.image_size}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
@@ -106,6 +106,40 @@ class TrainConfig:
                                  f"got {value}")
 
 
+    def to_argv(self) -> list[str]:
+        """The `train` flags that give exactly this config: the run's identity (ALWAYS_FLAGGED) and
+        every other setting that differs from its default (a sweep's job lines for a cluster)."""
+        argv = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            default = {} if f.default is MISSING else f.default
+            if default is None:                        # the optimizer's own unless given (RECIPES)
+                default = RECIPES[self.optimizer][f.name]
+            if f.name in ALWAYS_FLAGGED or value != default:
+                argv += [f"--{f.name.replace('_', '-')}", json.dumps(value) if isinstance(value, dict) else str(value)]
+        return argv
+
+    @classmethod
+    def from_json(cls, path, **changes) -> "TrainConfig":
+        """The config saved in `path` (a run's config.json, or one written by hand: fields left out keep
+        their defaults), with `changes` applied. Refuses unknown settings, naming them."""
+        path = Path(path)
+        try:
+            saved = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"--config: no file {path}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"--config: {path} is not a JSON file of settings ({error})") from None
+        if not isinstance(saved, dict):
+            raise ValueError(f"--config: {path} must hold a JSON object of settings, like a run's config.json")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(saved) - known)
+        if unknown:
+            raise ValueError(f"--config: {path} has unknown settings {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**dict(saved, **changes))
+
+
+ALWAYS_FLAGGED = ("model", "data", "image_size", "epochs", "batch_size", "seed", "out")
 RESUMABLE_CHANGES = ("epochs", "out")   # what --resume may change; everything else must match the run
 
 
@@ -142,17 +176,15 @@ class Run:
     train_loader: DataLoader
     val_loader: DataLoader
     rows: list[dict]                  # metrics.csv so far (a resumed run's earlier epochs)
-    lock: object = None               # the run folder's lock; released by close()
+    folder: RunFolder                 # where it is written (locked by prepare, released by close())
     progress: bool = True
 
     @property
     def out(self) -> Path:
-        return Path(self.config.out)
+        return self.folder.path
 
     def close(self) -> None:
-        if self.lock is not None:
-            self.lock.close()
-            self.lock = None
+        self.folder.release()
 
 
 def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, progress: bool = True,
@@ -163,15 +195,16 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
     config.validate()
     if resume and overwrite:
         raise ValueError("--resume continues a run and --overwrite starts it afresh: choose one")
-    out = Path(config.out)
-    lock = claim_run_folder(out) if claim_folder else None
+    folder = RunFolder(config.out)
+    if claim_folder:
+        folder.claim()
     try:
-        checkpoint = None
+        point = None
         if resume:
-            checkpoint = resume_point(out)
-            config = continued_config(config, checkpoint[2].config, explicit, progress)
+            point = folder.resume_point()
+            config = continued_config(config, point.meta.config, explicit, progress)
         elif claim_folder:
-            clear_run(out, overwrite)
+            folder.clear(overwrite)
 
         sizes = (config.synthetic_train, config.synthetic_val)
         train_set = load_split(config.data, "train", config.image_size, seed=config.seed, synthetic_sizes=sizes,
@@ -191,26 +224,30 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
         skip_image_gradient(model)
         optimizer = make_optimizer(config.optimizer, model, config.lr, config.momentum, config.weight_decay)
         rows = []
-        if checkpoint is None:
+        if point is None:
             if config.class_margin and hasattr(model, "start_classes_alive"):
                 first_images, _ = next(train_loader.batches(0))
                 model.start_classes_alive(first_images.astype(config.dtype), config.class_margin)
         else:
-            model_state, optimizer_state, saved = checkpoint
-            model.load_state_dict(model_state)
-            if optimizer_state:
-                optimizer.load_state_dict(optimizer_state)
-            elif progress:
-                print(f"{out / 'last.npz'} holds no optimizer state (a copy of best.npz?): momentum starts again "
-                      "from zero", file=sys.stderr)
-            restore_generator_states(model, saved.generators)
-            meta.epoch, meta.best_top1 = saved.epoch, saved.best_top1
-            rows = [r for r in read_metrics(out / "metrics.csv") if r["epoch"] <= saved.epoch + 1]
-        return Run(config, meta, model, optimizer, train_loader, val_loader, rows, lock, progress)
+            rows = continue_from(point, folder, model, optimizer, meta, progress)
+        return Run(config, meta, model, optimizer, train_loader, val_loader, rows, folder, progress)
     except BaseException:
-        if lock is not None:
-            lock.close()
+        folder.release()
         raise
+
+
+def continue_from(point: ResumePoint, folder: RunFolder, model, optimizer, meta: RunMeta, progress: bool) -> list[dict]:
+    """Puts a stopped run's state back: weights, optimizer buffers, dropout generators, the epoch
+    reached and the best top-1. -> metrics.csv's rows up to that epoch."""
+    model.load_state_dict(point.model_state)
+    if point.optimizer_state:
+        optimizer.load_state_dict(point.optimizer_state)
+    elif progress:
+        print(f"{folder.last} holds no optimizer state (a copy of best.npz?): momentum starts again "
+              "from zero", file=sys.stderr)
+    model.set_generator_states(point.meta.generators)
+    meta.epoch, meta.best_top1 = point.meta.epoch, point.meta.best_top1
+    return [r for r in folder.metrics() if r["epoch"] <= point.meta.epoch + 1]
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -218,7 +255,7 @@ def fit(run: Run) -> list[dict]:
     """Trains the prepared run to its last epoch; -> metrics.csv's rows. Releases the folder at the end."""
     try:
         cfg, meta, out = run.config, run.meta, run.out
-        write_text_atomically(out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+        run.folder.write_config(asdict(cfg))
         if run.progress and meta.epoch < 0:
             print(f"{cfg.model}: {run.model.num_parameters():,} parameters; {len(run.train_loader.dataset)} training "
                   f"and {len(run.val_loader.dataset)} validation images of {len(meta.classes)} classes at "
@@ -237,15 +274,15 @@ def fit(run: Run) -> list[dict]:
             improved = val["top1"] > meta.best_top1
             meta.epoch, meta.best_top1 = epoch, max(meta.best_top1, val["top1"])
             writing = time.perf_counter()
-            record_epoch(out, run.rows, f"{cfg.model} on {cfg.data} at {cfg.image_size}px", run.model, run.optimizer,
-                         meta, improved)
+            run.folder.record_epoch(run.rows, f"{cfg.model} on {cfg.data} at {cfg.image_size}px", run.model,
+                                    run.optimizer, meta, improved)
             write_seconds = time.perf_counter() - writing
             if run.progress:
                 print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.3f} top-1 "
                       f"{100 * row['train_top1']:5.1f}%  |  val loss {val['loss']:.3f} top-1 {100 * val['top1']:5.1f}% "
                       f"top-5 {100 * val['top5']:5.1f}%  |  {row['images_per_s']:.0f} img/s, {row['seconds']:.0f}s"
                       + ("  *best*" if improved else ""), flush=True)
-            check_alive(silent, meta.class_names, epoch + 1, images, row["train_loss"], out)
+            check_alive(silent, meta.class_names, epoch + 1, images, row["train_loss"], run.folder)
         return run.rows
     finally:
         run.close()
@@ -258,7 +295,7 @@ def schedule(config: TrainConfig, steps_per_epoch: int):
 
 
 def train_epoch(run: Run, epoch: int) -> dict:
-    """One pass over the training set: for each batch, forward, loss, backward, one optimizer step."""
+    """One pass over the training set: one `train_step` (optim/step.py) per batch, timed and counted."""
     cfg, model, optimizer, loader = run.config, run.model.train(), run.optimizer, run.train_loader
     loss_fn = nn.SoftmaxCrossEntropy()
     lr_at = schedule(cfg, len(loader))
@@ -269,16 +306,13 @@ def train_epoch(run: Run, epoch: int) -> dict:
     for b, (x, y) in enumerate(bar):                          # x: (B, 3, S, S), y: (B,)
         step_start = time.perf_counter()
         optimizer.lr = lr_at(epoch * len(loader) + b)
-        optimizer.zero_grad()
-        logits = model(x.astype(cfg.dtype, copy=False))       # (B, C)
-        loss = loss_fn(logits, y)
-        if not math.isfinite(loss):
+        try:
+            loss, logits = train_step(model, loss_fn, optimizer, x.astype(cfg.dtype, copy=False), y)
+        except NonFiniteLoss as error:
             raise TrainingDiverged(
-                f"the loss became {loss} at epoch {epoch + 1}, batch {b + 1} (learning rate {optimizer.lr:.3g}); "
-                f"the run stopped and {run.out / 'last.npz'} still holds the last good epoch. "
-                "Try a lower --lr or a longer --warmup-epochs.")
-        model.backward(loss_fn.backward())
-        optimizer.step()
+                f"{error} at epoch {epoch + 1}, batch {b + 1} (learning rate {optimizer.lr:.3g}); "
+                f"the run stopped and {run.folder.last} still holds the last good epoch. "
+                "Try a lower --lr or a longer --warmup-epochs.") from None
         in_steps += time.perf_counter() - step_start
         total_loss += loss * len(y)
         correct += topk_correct(logits, y, 1)
@@ -308,13 +342,13 @@ class NetworkDied(TrainingDiverged):
     """Every class score was zero on a whole epoch: no gradient can flow, the run cannot recover."""
 
 
-def check_alive(silent: np.ndarray, names: list[str], epoch: int, images: int, loss: float, out: Path) -> None:
+def check_alive(silent: np.ndarray, names: list[str], epoch: int, images: int, loss: float, folder: RunFolder) -> None:
     """Stops the run (NetworkDied) when every class was silent for a whole epoch; warns when some were."""
     if len(silent) == 0:
         return
     message = liveness_message(silent, names, epoch, images, loss)
     if len(silent) == len(names):
-        raise NetworkDied(message + f" The run stopped; {out / 'last.npz'} holds this epoch.")
+        raise NetworkDied(message + f" The run stopped; {folder.last} holds this epoch.")
     print(message, file=sys.stderr, flush=True)
 
 

@@ -69,7 +69,7 @@ def gemm_gflops(n: int = 1024, repeats: int = 5) -> float:
 # ------------------------------------------------------------------------ tinysqueeze, one config
 def instrument(model):
     """Wraps every leaf module's forward/backward with timers; returns the dict they fill."""
-    from . import nn
+    from .. import nn
 
     totals: dict = defaultdict(float)
     per_layer: dict = defaultdict(float)
@@ -91,109 +91,119 @@ def instrument(model):
         for phase in ("forward", "backward"):
             original = getattr(m, phase)
 
-            def timed(*args, _orig=original, _m=m, _phase=phase, **kw):
+            def timed_phase(*args, _orig=original, _m=m, _phase=phase, **kw):
                 start = time.perf_counter()
                 out = _orig(*args, **kw)
                 elapsed = time.perf_counter() - start
                 totals[(kind(_m), _phase)] += elapsed
                 per_layer[(owner[id(_m)], _phase)] += elapsed
                 return out
-            setattr(m, phase, timed)
+            setattr(m, phase, timed_phase)
     return totals, per_layer
 
 
 def first_call_times() -> dict:
     """How long the first call of a Numba kernel takes in a fresh process (cache load or compile)."""
-    from .nn import kernels
+    from ..nn.kernels import NUMBA
 
     x_small = np.random.default_rng(0).standard_normal((1, 2, 9, 9)).astype(np.float32)
     times = {}
-    for name, call in [("im2col", lambda: kernels.im2col(x_small, 3, 3, 1, 1, 9, 9)),
-                       ("maxpool_forward", lambda: kernels.maxpool_forward(x_small, 3, 3, 2, 0, 4, 4))]:
+    for name, call in [("im2col", lambda: NUMBA.im2col(x_small, 3, 3, 1, 1, 9, 9)),
+                       ("maxpool_forward", lambda: NUMBA.maxpool_forward(x_small, 3, 3, 2, 0, 4, 4))]:
         start = time.perf_counter()
         call()
         times[name] = time.perf_counter() - start
     return times
 
 
-@contextlib.contextmanager
-def timed_kernels(module, names=("im2col", "col2im", "im2col_cnhw", "col2im_cnhw")):
-    """Within it, calls of `module`'s functions `names` are timed into the dict it yields; the
-    originals are put back on the way out."""
-    spent: dict = defaultdict(float)
-    originals = {name: getattr(module, name) for name in names}
+def timed(function, spent: dict, label: str):
+    """`function`, with the time of each call added to spent[label]."""
+    def call(*args, **kwargs):
+        start = time.perf_counter()
+        out = function(*args, **kwargs)
+        spent[label] += time.perf_counter() - start
+        return out
+    return call
 
-    def timer(name, original):
-        def timed(*args):
-            start = time.perf_counter()
-            out = original(*args)
-            spent[name] += time.perf_counter() - start
-            return out
-        return timed
-    for name, original in originals.items():
-        setattr(module, name, timer(name, original))
+
+@contextlib.contextmanager
+def timed_kernels(names=("im2col", "col2im", "im2col_cnhw", "col2im_cnhw")):
+    """Within it, every layer's calls of the kernels `names` are timed into the dict it yields: the
+    layers run a copy of the chosen backend whose kernels `names` are timed (nn/kernels.py), and the
+    chosen one is put back on the way out."""
+    from dataclasses import replace
+
+    from ..nn import kernels
+
+    spent: dict = defaultdict(float)
+    chosen = kernels.backend()
+    kernels.use_kernels(replace(chosen, **{name: timed(getattr(chosen, name), spent, name) for name in names}))
     try:
         yield spent
     finally:
-        for name, original in originals.items():
-            setattr(module, name, original)
+        kernels.use_kernels(chosen)
+
+
+# The optimizer both sides time: the paper's SGD (momentum 0.9, weight decay 2e-4); a small rate, so
+# that a few timed steps on one batch change the network little.
+SGD_SETTINGS = dict(lr=1e-4, momentum=0.9, weight_decay=2e-4)
 
 
 def training_step(model, x, y):
-    """-> a function doing one training step (SGD, the paper's settings) on the batch (x, y)."""
-    from . import nn
-    from .optim import SGD
+    """-> a function doing one training step (`train_step`, SGD_SETTINGS) on the batch (x, y)."""
+    from .. import nn
+    from ..optim import SGD, train_step
 
     loss_fn = nn.SoftmaxCrossEntropy()
-    optimizer = SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)
+    optimizer = SGD(model.parameters(), **SGD_SETTINGS)
+    return lambda: train_step(model, loss_fn, optimizer, x, y)
 
-    def step():
-        optimizer.zero_grad()
-        loss_fn(model(x), y)
-        model.backward(loss_fn.backward())
-        optimizer.step()
-    return step
+
+@contextlib.contextmanager
+def timed_methods(spent: dict, label: str, obj, names):
+    """Within it, calls of `obj`'s methods `names` add their time to spent[label]."""
+    for name in names:
+        setattr(obj, name, timed(getattr(obj, name), spent, label))
+    try:
+        yield spent
+    finally:
+        for name in names:
+            delattr(obj, name)                      # the class's method shows through again
 
 
 def instrumented_step(model, x, y) -> dict:
-    """One training step with every leaf module's forward and backward timed, and im2col / col2im."""
-    from . import nn
-    from .nn import conv as conv_module
-    from .optim import SGD
+    """One training step (`train_step`) with every leaf module's forward and backward timed, the loss,
+    the optimizer's update, and im2col / col2im."""
+    from .. import nn
+    from ..optim import SGD, train_step
 
     totals, per_layer = instrument(model)
     loss_fn = nn.SoftmaxCrossEntropy()
-    optimizer = SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)
-    with timed_kernels(conv_module) as kernel_time:
+    optimizer = SGD(model.parameters(), **SGD_SETTINGS)
+    spent: dict = defaultdict(float)
+    with timed_kernels() as kernel_time, timed_methods(spent, "loss", loss_fn, ("forward", "backward")), \
+            timed_methods(spent, "optim", optimizer, ("step",)):
         start = time.perf_counter()
-        optimizer.zero_grad()
-        logits = model(x)
-        forward_end = time.perf_counter()
-        loss_fn(logits, y)
-        d = loss_fn.backward()
-        loss_time = time.perf_counter() - forward_end
-        model.backward(d)
-        backward_end = time.perf_counter()
-        optimizer.step()
-        optim_time = time.perf_counter() - backward_end
+        train_step(model, loss_fn, optimizer, x, y)
         instrumented = time.perf_counter() - start
     return {"by_type": {f"{k[0]}|{k[1]}": v for k, v in totals.items()},
             "by_layer": {f"{k[0]}|{k[1]}": v for k, v in per_layer.items()},
-            "kernels": dict(kernel_time), "loss_s": loss_time, "optim_s": optim_time, "instrumented_s": instrumented}
+            "kernels": dict(kernel_time), "loss_s": spent["loss"], "optim_s": spent["optim"],
+            "instrumented_s": instrumented}
 
 
 def twin_timings(model, rng) -> dict:
     """The Numba kernels against their NumPy twins at the network's largest im2col and max-pool
     (read from the layers' forward caches, so after a step): name -> (numba s, numpy s)."""
-    from . import nn
-    from .nn import kernels
+    from .. import nn
+    from ..nn import kernels
 
     twins = {}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and not m.is_pointwise]
     big_conv = max(convs, key=lambda m: np.prod(m.cache[1].shape))
     xs, cols = big_conv.cache
     kh, kw = big_conv.kernel_size
-    inside = big_conv.layout == "CNHW"                      # (C, N, H, W): the batch-inside kernels
+    inside = isinstance(big_conv, nn.Conv2dCNHW)            # (C, N, H, W): the batch-inside kernels
     h_out = kernels.conv_output_size(xs[2], kh, big_conv.stride, big_conv.padding)
     w_out = kernels.conv_output_size(xs[3], kw, big_conv.stride, big_conv.padding)
     suffix = "_cnhw" if inside else ""
@@ -217,8 +227,8 @@ class OurStep:
     """tinysqueeze's side: one network, one batch; times training steps and inference on request."""
 
     def __init__(self, model_name: str, size: int, batch: int):
-        from .models import get_model, skip_image_gradient
-        from .models.summary import table
+        from ..models import get_model, skip_image_gradient
+        from ..models.summary import table
 
         self.first_call = first_call_times()
         self.model = get_model(model_name, num_classes=1000)
@@ -254,7 +264,7 @@ class TorchStep:
         self.model = squeezenet(model_name)
         self.x = torch.randn(batch, 3, size, size)
         self.y = torch.randint(0, 1000, (batch,))
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-4)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), **SGD_SETTINGS)
 
     def train(self):
         self.model.train()

@@ -8,30 +8,32 @@ A run folder (`runs/NAME/`) holds one run:
   atomically; `last.npz` is written last of all, so whatever it says was finished is on disk;
 - `.lock`: held by the run writing the folder (one run per folder).
 
-`RunMeta` is what a checkpoint says about its run; `load_model` turns any weights file into a model
-(and its RunMeta when it has one); `data_for` finds the run's data again.
+`RunFolder` is the only code that knows this layout (every other module asks it for paths, finished
+epochs and the resume point); `RunMeta` is what a checkpoint says about its run; `load_model` turns
+any weights file into a model (and its RunMeta when it has one); `data_for` finds the run's data again.
 """
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
-from .formats.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
-from .formats.tsq import is_tsq, read_tsq
-from .formats.weights import load_weights, strip_module_prefix
-from .models import get_model
-from .plots import plot_curves
-from .transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
+from ..formats.atomic import write_text_atomically, written_atomically
+from ..formats.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
+from ..formats.tsq import is_tsq, read_tsq
+from ..formats.weights import load_weights, strip_module_prefix
+from ..models import get_model
+from ..evaluation.plots import plot_curves
+from ..datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
                   "silent_classes", "images_per_s", "seconds", "step_seconds", "other_seconds"]
 # seconds: the training pass over the data; step_seconds: the part of it inside training steps
 # (forward, backward, update); other_seconds: the rest of the epoch (data waits, validation, files).
-RUN_FILES = ("last.npz", "best.npz", "metrics.csv", "curves.png", "config.json")
 
 
 # ---------------------------------------------------------------------------- what a run is
@@ -47,7 +49,7 @@ class RunMeta:
     config: dict                       # every setting of the run (train.TrainConfig as a dict)
     epoch: int = -1                    # the last finished epoch, counted from 0 (-1: none yet)
     best_top1: float = -1.0            # the best validation top-1 so far
-    generators: dict = field(default_factory=dict)    # each Dropout's generator state, by module name
+    generators: dict = field(default_factory=dict)    # model.generator_states(): each Dropout's, by name
 
     @property
     def model_args(self) -> dict:
@@ -178,96 +180,152 @@ def format_metric(column: str, value) -> str:
 
 
 def write_metrics(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with written_atomically(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: format_metric(k, row.get(k)) for k in METRIC_COLUMNS})
-    tmp.replace(path)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------- the run folder
-def claim_run_folder(out: Path):
-    """Creates `out` if needed, checks it can be written, and takes its lock for the life of the run.
+@dataclass
+class ResumePoint:
+    """What a run's last.npz holds: where a stopped run continues."""
+    model_state: dict                  # the weights, by state_dict name
+    optimizer_state: dict              # the momentum (or Adam) buffers; empty in a copy of best.npz
+    meta: RunMeta                      # the run's settings, its last finished epoch, its generators
 
-    The lock is an OS file lock (flock) on `out/.lock`, which also holds the owner's PID for the
-    message: a second run into the same folder is refused at once, naming the holder; a run that was
-    killed holds no lock any more (the OS drops it with the process), so its folder is taken over.
-    -> the open lock file (closing it releases the lock).
+
+class RunFolder:
+    """A run's folder (`runs/NAME/`): the one place that knows its files and their order.
+
+        folder = RunFolder("runs/demo")
+        folder.last, folder.best, folder.metrics_csv, folder.curves, folder.config_json   # the paths
+        folder.finished_epochs()        # rows of metrics.csv
+        folder.resume_point()           # a ResumePoint, read from last.npz
+
+    A run writing the folder holds its lock (`claim`, `release`); `record_epoch` writes one finished
+    epoch's files in the order that makes a kill harmless.
     """
-    import fcntl
 
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder: choose a folder for the run")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = open(out / ".lock", "a+")
-    except OSError as error:
-        raise ValueError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to") from None
-    if not os.access(out, os.W_OK):
-        lock.close()
-        raise ValueError(f"--out {out} cannot be written (no write permission): choose another folder")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "unknown"
-        lock.close()
-        raise ValueError(f"{out} is in use by another training run (PID {holder}); wait for it to finish, "
-                         "or choose another --out") from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"{os.getpid()}\n")
-    lock.flush()
-    for orphan in list(out.glob("*.tmp")) + list(out.glob("*.tmp.png")):   # left by a run killed mid-write
-        orphan.unlink(missing_ok=True)
-    return lock
+    def __init__(self, path):
+        self.path = Path(path)
+        self.last = self.path / "last.npz"            # the resume point (weights and optimizer), written last
+        self.best = self.path / "best.npz"            # the weights of the best epoch so far
+        self.metrics_csv = self.path / "metrics.csv"  # one row per finished epoch
+        self.curves = self.path / "curves.png"
+        self.config_json = self.path / "config.json"  # every setting of the run
+        self.lock = None                              # the open lock file, while this process holds the folder
 
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
 
-def clear_run(out: Path, overwrite: bool) -> None:
-    """Makes `out` ready for a new run: refuses to replace a run in it unless `overwrite`."""
-    if (out / "last.npz").exists():
-        if not overwrite:
-            raise ValueError(f"{out} already holds a run; pass --resume to continue it, --overwrite to "
-                             "replace it, or choose another --out")
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+    def run_files(self) -> list[Path]:
+        return [self.last, self.best, self.metrics_csv, self.curves, self.config_json]
 
+    # -- reading ------------------------------------------------------------------------
+    def has_resume_point(self) -> bool:
+        return self.last.exists()
 
-def resume_point(out: Path):
-    """(model state, optimizer state, RunMeta) of `out/last.npz`, or an error that says what to do."""
-    last = out / "last.npz"
-    if not last.exists():
-        raise FileNotFoundError(f"--resume: no checkpoint {last} to continue from")
-    try:
-        model_state, optimizer_state, meta = load_checkpoint(last)
-        return model_state, optimizer_state, RunMeta.from_dict(meta)
-    except ValueError as error:
-        best = out / "best.npz"
-        offer = ""
+    def metrics(self) -> list[dict]:
+        """metrics.csv's rows (numbers as floats; [] before the first epoch)."""
+        return read_metrics(self.metrics_csv)
+
+    def finished_epochs(self) -> int:
+        return len(self.metrics())
+
+    def resume_point(self) -> ResumePoint:
+        """last.npz as a ResumePoint, or an error that says what to do."""
+        if not self.last.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint {self.last} to continue from")
         try:
-            epoch = load_checkpoint(best)[2]["epoch"]
-            offer = (f" {best} (epoch {epoch + 1}) is readable: to continue from it, copy it over last.npz "
-                     f"(cp {best} {last}) and --resume again; momentum restarts from zero.")
+            model_state, optimizer_state, meta = load_checkpoint(self.last)
+            return ResumePoint(model_state, optimizer_state, RunMeta.from_dict(meta))
+        except ValueError as error:
+            raise ValueError(f"--resume: {self.last} is damaged and cannot be continued ({error})."
+                             f"{self.offer_best()}") from None
+
+    def offer_best(self) -> str:
+        """How to continue from best.npz when last.npz is damaged ("" if best.npz is unreadable too)."""
+        try:
+            epoch = load_checkpoint(self.best)[2]["epoch"]
         except (ValueError, FileNotFoundError):
-            pass
-        raise ValueError(f"--resume: {last} is damaged and cannot be continued ({error}).{offer}") from None
+            return ""
+        return (f" {self.best} (epoch {epoch + 1}) is readable: to continue from it, copy it over last.npz "
+                f"(cp {self.best} {self.last}) and --resume again; momentum restarts from zero.")
 
+    def config(self) -> dict:
+        """config.json: every setting of the run, as `train` saved it."""
+        return json.loads(self.config_json.read_text())
 
-def record_epoch(out: Path, rows: list[dict], title: str, model, optimizer, meta: RunMeta, improved: bool) -> None:
-    """Writes what one finished epoch changed, in an order a kill cannot break: best.npz (the
-    weights, if the epoch `improved` on the best top-1), metrics.csv, curves.png, and the resume
-    point last.npz (weights and optimizer) last of all. A kill before the end resumes at this same
-    epoch, which rewrites the same files identically (the run is deterministic)."""
-    if improved:
-        save_checkpoint(out / "best.npz", model, None, meta.to_dict())
-    write_metrics(out / "metrics.csv", rows)
-    plot_curves(rows, out / "curves.png", title)
-    save_checkpoint(out / "last.npz", model, optimizer, meta.to_dict())
+    def meta(self) -> RunMeta:
+        """What the resume point says about the run (its classes, settings, last epoch)."""
+        return RunMeta.from_dict(load_checkpoint(self.last)[2])
+
+    # -- writing ------------------------------------------------------------------------
+    def claim(self) -> "RunFolder":
+        """Creates the folder if needed, checks it can be written, and takes its lock for the life of
+        the run (until `release`).
+
+        The lock is an OS file lock (flock) on `.lock`, which also holds the owner's PID for the
+        message: a second run into the same folder is refused at once, naming the holder; a run that
+        was killed holds no lock any more (the OS drops it with the process), so its folder is taken over.
+        """
+        import fcntl
+
+        out = self.path
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file, not a folder: choose a folder for the run")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            lock = open(out / ".lock", "a+")
+        except OSError as error:
+            raise ValueError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to") from None
+        if not os.access(out, os.W_OK):
+            lock.close()
+            raise ValueError(f"--out {out} cannot be written (no write permission): choose another folder")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            lock.close()
+            raise ValueError(f"{out} is in use by another training run (PID {holder}); wait for it to finish, "
+                             "or choose another --out") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        for orphan in [*out.glob("*.tmp.*"), *out.glob("*.tmp")]:  # left by a run killed mid-write (the
+            orphan.unlink(missing_ok=True)                          # second: by versions before formats/atomic.py)
+        self.lock = lock
+        return self
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+
+    def clear(self, overwrite: bool) -> None:
+        """Makes the folder ready for a new run: refuses to replace a run in it unless `overwrite`."""
+        if self.last.exists():
+            if not overwrite:
+                raise ValueError(f"{self.path} already holds a run; pass --resume to continue it, --overwrite to "
+                                 "replace it, or choose another --out")
+            for path in self.run_files():
+                path.unlink(missing_ok=True)
+
+    def write_config(self, config: dict) -> None:
+        """config.json: every setting of the run (`train --config` starts the same run from it)."""
+        write_text_atomically(self.config_json, json.dumps(config, indent=2) + "\n")
+
+    def record_epoch(self, rows: list[dict], title: str, model, optimizer, meta: RunMeta, improved: bool) -> None:
+        """Writes what one finished epoch changed, in an order a kill cannot break: best.npz (the
+        weights, if the epoch `improved` on the best top-1), metrics.csv, curves.png, and the resume
+        point last.npz (weights and optimizer) last of all. A kill before the end resumes at this same
+        epoch, which rewrites the same files identically (the run is deterministic)."""
+        if improved:
+            save_checkpoint(self.best, model, None, meta.to_dict())
+        write_metrics(self.metrics_csv, rows)
+        plot_curves(rows, self.curves, title)
+        save_checkpoint(self.last, model, optimizer, meta.to_dict())

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import stored_size
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, eval_image
+from ..datasets import stored_size
+from ..datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_image
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

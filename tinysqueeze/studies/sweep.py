@@ -15,6 +15,11 @@ which points the seeds cannot tell apart.
   threads, unless OPENBLAS_NUM_THREADS is set).
 - More machines: `--print-commands` prints one self-contained command per point, for a cluster's job
   array; then run the sweep command again (or with `--collect-only`) to gather results and plots.
+
+A `Sweep` is a base TrainConfig (every training flag the sweep was given) and its points x seeds;
+each run is `Sweep.config(point, seed)`, the base with the point's model, the seed and the run's
+folder (`dataclasses.replace`), trained by the same `train` command line a cluster would run
+(`train_command`: `TrainConfig.to_argv`), and read back through its `RunFolder`.
 """
 from __future__ import annotations
 
@@ -26,15 +31,18 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .formats.checkpoint import load_checkpoint
-from .models import get_model
-from .runs import read_metrics
+from ..formats.atomic import write_text_atomically, written_atomically
+from ..models import get_model
+from ..models.size import fp32_megabytes
+from ..training.runs import RunFolder
+from ..training.train import TrainConfig
+from .stats import mean_and_spread
 
 KINDS = ("sr", "pct3x3", "bypass", "custom")
 DEFAULT_VALUES = {
@@ -111,53 +119,69 @@ def _number(text: str, what: str) -> float:
         raise ValueError(f"{what} values must be numbers, got {text!r}") from None
 
 
-def train_command(point: Point, data: str, image_size: int, epochs: int, batch_size: int, seed: int, out: Path,
-                  extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "tinysqueeze", "train", "--model", point.model, "--data", data,
-           "--image-size", str(image_size), "--epochs", str(epochs), "--batch-size", str(batch_size),
-           "--seed", str(seed), "--out", str(out), "--quiet"]
-    if point.model_args:
-        cmd += ["--model-args", json.dumps(point.model_args)]
-    return cmd + extra
+# ---------------------------------------------------------------------------- a sweep: configs
+@dataclass
+class Sweep:
+    """Every run of a sweep: each point trained once per seed, each run a TrainConfig made from `base`
+    (what all runs share: data, budget, recipe) with the point's model, the seed and the run's folder."""
+    kind: str
+    points: list[Point]
+    seeds: list[int]
+    base: TrainConfig
+    out: Path
+
+    def __post_init__(self):
+        self.out, self.seeds = Path(self.out), [int(s) for s in self.seeds]
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"--seeds must list distinct seeds, got {self.seeds}")
+        self.base.validate()
+
+    def folder(self, point: Point, seed: int) -> RunFolder:
+        return RunFolder(self.out / "points" / f"{point.name}-seed{seed}")
+
+    def config(self, point: Point, seed: int) -> TrainConfig:
+        return replace(self.base, model=point.model, model_args=dict(point.model_args), seed=seed,
+                       out=str(self.folder(point, seed).path))
+
+    def runs(self) -> list[tuple[Point, int]]:
+        return [(p, seed) for p in self.points for seed in self.seeds]
 
 
-def finished_epochs(run: Path) -> int:
-    return len(read_metrics(run / "metrics.csv"))
+def train_command(config: TrainConfig) -> list[str]:
+    """The command that trains `config` in a process of its own (as a cluster's job would)."""
+    return [sys.executable, "-m", "tinysqueeze", "train", *config.to_argv(), "--quiet"]
 
 
-def run_point(command: list[str], run: Path, threads: int) -> None:
-    """Trains one point in its own process (resuming it if a checkpoint exists)."""
-    if (run / "last.npz").exists():
-        command = command + ["--resume"]
+def run_point(config: TrainConfig, threads: int) -> None:
+    """Trains one run in its own process (resuming it if it has a checkpoint)."""
+    folder = RunFolder(config.out)
+    command = train_command(config) + (["--resume"] if folder.has_resume_point() else [])
     threads = os.environ.get("OPENBLAS_NUM_THREADS", str(threads))      # a thread count you set wins
     env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
-    run.mkdir(parents=True, exist_ok=True)
-    with open(run / "train.log", "a") as log:
+    folder.path.mkdir(parents=True, exist_ok=True)
+    log_path = folder.path / "train.log"
+    with open(log_path, "a") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     if result.returncode != 0:
-        raise RuntimeError(f"training {run.name} failed (exit {result.returncode}); see {run / 'train.log'}")
+        raise RuntimeError(f"training {folder.path.name} failed (exit {result.returncode}); see {log_path}")
 
 
-def run_folder(out: Path, point: Point, seed: int) -> Path:
-    return out / "points" / f"{point.name}-seed{seed}"
-
-
-def collect(points: list[Point], seeds: list[int], out: Path, num_classes: int) -> list[dict]:
+def collect(sweep: Sweep, num_classes: int) -> list[dict]:
     """One row per finished (point, seed), read from each run's metrics.csv; also writes results.csv."""
     rows = []
-    for point in points:
+    for point in sweep.points:
         params = point.parameters(num_classes)
-        for seed in seeds:
-            epochs = read_metrics(run_folder(out, point, seed) / "metrics.csv")
+        for seed in sweep.seeds:
+            epochs = sweep.folder(point, seed).metrics()
             if not epochs:
                 continue
             last = epochs[-1]
             rows.append({"point": point.name, "seed": seed, "model": point.model,
                          "model_args": json.dumps(point.model_args), "value": point.value, "parameters": params,
-                         "size_mb": params * 4 / 2**20, "top1": float(last["val_top1"]),
+                         "size_mb": fp32_megabytes(params), "top1": float(last["val_top1"]),
                          "top5": float(last["val_top5"]), "train_seconds": sum(float(e["seconds"]) for e in epochs),
                          "epochs": len(epochs)})
-    with open(out / "results.csv", "w", newline="") as f:
+    with written_atomically(sweep.out / "results.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         for row in rows:
@@ -181,11 +205,10 @@ def summarise(rows: list[dict]) -> list[dict]:
         summary.setdefault(row["point"], []).append(row)
     out = []
     for name, runs in summary.items():
-        top1, top5 = np.array([r["top1"] for r in runs]), np.array([r["top5"] for r in runs])
-        spread = (lambda a: float(a.std(ddof=1)) if len(a) > 1 else 0.0)
+        top1, top1_sd = mean_and_spread([r["top1"] for r in runs])
+        top5, top5_sd = mean_and_spread([r["top5"] for r in runs])
         out.append({**{k: runs[0][k] for k in ("point", "model", "value", "parameters", "size_mb")},
-                    "seeds": len(runs), "top1": float(top1.mean()), "top1_sd": spread(top1),
-                    "top5": float(top5.mean()), "top5_sd": spread(top5),
+                    "seeds": len(runs), "top1": top1, "top1_sd": top1_sd, "top5": top5, "top5_sd": top5_sd,
                     "train_seconds": float(np.mean([r["train_seconds"] for r in runs])), "runs": runs})
     return out
 
@@ -204,7 +227,7 @@ def indistinguishable(summary: list[dict]) -> list[tuple[str, str]]:
 def plot_figure3(summary: list[dict], kind: str, path: Path, title: str) -> None:
     """Accuracy (top-1 and top-5) against model size, each point labelled by its swept value: every
     seed a dot, the mean joined by a line, with a bar of one standard deviation."""
-    from .plots import pyplot
+    from ..evaluation.plots import pyplot, save_figure
 
     plt = pyplot()
     summary = sorted(summary, key=lambda r: r["size_mb"])
@@ -226,8 +249,7 @@ def plot_figure3(summary: list[dict], kind: str, path: Path, title: str) -> None
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def bypass_table(summary: list[dict]) -> str:
@@ -249,60 +271,50 @@ def bypass_table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_sweep(kind: str, data: str, image_size: int, epochs: int, out, values=None, workers: int = 1,
-              batch_size: int = 64, seeds=(0,), version: str = "1_1", print_commands: bool = False,
-              collect_only: bool = False, extra: list[str] | None = None, points: list[Point] | None = None,
+def run_sweep(sweep: Sweep, workers: int = 1, print_commands: bool = False, collect_only: bool = False,
               num_classes: int | None = None, progress: bool = True) -> list[dict]:
-    """Trains every (point, seed) not yet finished; -> the summary (one row per point, mean and sd
-    over seeds, each with its `runs`). results.csv keeps every seed."""
-    out = Path(out)
-    points = points if points is not None else make_points(kind, values, version)
-    seeds = [int(s) for s in seeds]
+    """Trains every (point, seed) of `sweep` not yet finished; -> the summary (one row per point, mean
+    and sd over seeds, each with its `runs`). results.csv keeps every seed. print_commands: print each
+    run's `train` command (for a cluster's job array) and train nothing."""
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds must list distinct seeds, got {seeds}")
-    extra = extra or []
-    jobs = [(p, seed) for p in points for seed in seeds]
-    commands = {(p.name, seed): train_command(p, data, image_size, epochs, batch_size, seed, run_folder(out, p, seed),
-                                              extra) for p, seed in jobs}
+    jobs = sweep.runs()
     if print_commands:
         for p, seed in jobs:
-            print(shlex.join(commands[p.name, seed]))
+            print(shlex.join(train_command(sweep.config(p, seed))))
         return []
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.json").write_text(json.dumps({"kind": kind, "data": data, "image_size": image_size, "epochs": epochs,
-                                                "batch_size": batch_size, "seeds": seeds,
-                                                "points": [p.__dict__ for p in points]}, indent=1) + "\n")
-    todo = [(p, seed) for p, seed in jobs if finished_epochs(run_folder(out, p, seed)) < epochs]
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(sweep.out / "sweep.json", json.dumps(
+        {"kind": sweep.kind, "seeds": sweep.seeds, "base": asdict(sweep.base),
+         "points": [asdict(p) for p in sweep.points]}, indent=1) + "\n")
+    todo = [(p, seed) for p, seed in jobs if sweep.folder(p, seed).finished_epochs() < sweep.base.epochs]
     if not collect_only and todo:
         threads = max(1, (os.cpu_count() or 2) // workers)
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers) as pool, \
-                tqdm(total=len(todo), desc=f"sweep {kind}", unit="run", disable=not progress) as bar:
-            futures = [pool.submit(run_point, commands[p.name, seed], run_folder(out, p, seed), threads)
-                       for p, seed in todo]
+                tqdm(total=len(todo), desc=f"sweep {sweep.kind}", unit="run", disable=not progress) as bar:
+            futures = [pool.submit(run_point, sweep.config(p, seed), threads) for p, seed in todo]
             for future in futures:
                 future.result()
                 bar.update(1)
         if progress:
             print(f"trained {len(todo)} run(s) in {time.perf_counter() - start:.0f}s; "
                   f"{len(jobs) - len(todo)} already done")
-    classes = num_classes or _num_classes_of_runs(out, jobs)
-    summary = summarise(collect(points, seeds, out, classes))
-    if kind == "bypass":
-        (out / "bypass_table.md").write_text(bypass_table(summary) + "\n")
+    summary = summarise(collect(sweep, num_classes or _num_classes_of_runs(sweep)))
+    if sweep.kind == "bypass":
+        write_text_atomically(sweep.out / "bypass_table.md", bypass_table(summary) + "\n")
     elif summary:
-        plot_figure3(summary, kind, out / "figure3.png", f"{kind} sweep on {Path(data).name} at {image_size}px, "
-                                                          f"{epochs} epochs")
+        base = sweep.base
+        plot_figure3(summary, sweep.kind, sweep.out / "figure3.png",
+                     f"{sweep.kind} sweep on {Path(base.data).name} at {base.image_size}px, {base.epochs} epochs")
     return summary
 
 
-def _num_classes_of_runs(out: Path, jobs) -> int:
-    for p, seed in jobs:
-        last = run_folder(out, p, seed) / "last.npz"
-        if last.exists():
-            return len(load_checkpoint(last)[2]["classes"])
+def _num_classes_of_runs(sweep: Sweep) -> int:
+    for p, seed in sweep.runs():
+        folder = sweep.folder(p, seed)
+        if folder.has_resume_point():
+            return len(folder.meta().classes)
     return 10
 
 
@@ -322,3 +334,6 @@ def format_rows(summary: list[dict]) -> str:
 def compare_points(models: list[str]) -> list[Point]:
     """Points for `compare`: named models from the registry, trained with the same budget."""
     return [Point(name, name, {}, name) for name in models]
+
+
+SET_PER_RUN = ("model", "model_args", "seed", "out")    # the TrainConfig fields a sweep sets for each run

@@ -26,8 +26,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import nn
-from .models import Fire, squeezenet_from_metaparameters
+from .. import nn
+from ..models import Fire, squeezenet_from_metaparameters
 
 TOLERANCE = 1e-6
 
@@ -88,35 +88,35 @@ def gradcheck(module: nn.Module, inputs, *args, eps: float = 1e-6, seed: int = 0
     """
     rng = np.random.default_rng(seed)
     module.to(dtype)
-    held = [m for m in module.modules() if isinstance(m, nn.Dropout)]
-    for m in held:
-        m.hold_mask, m.mask = True, None
-    try:
-        is_list = isinstance(inputs, (list, tuple))
-        xs = [np.array(x, dtype=dtype) for x in (inputs if is_list else [inputs])]
-        forward_input = xs if is_list else xs[0]
+    is_list = isinstance(inputs, (list, tuple))
+    xs = [np.array(x, dtype=dtype) for x in (inputs if is_list else [inputs])]
+    forward_input = xs if is_list else xs[0]
+    # Every evaluation must be of the same function: each forward starts from the same dropout
+    # generator states, so every Dropout draws the same mask each time.
+    generators = module.generator_states()
 
-        module.zero_grad()
-        out = module(forward_input, *args)
-        scalar = np.ndim(out) == 0
-        upstream = 1.0 if scalar else rng.standard_normal(np.shape(out))
-        dx = module.backward(upstream)
-        dxs = list(dx) if is_list else [dx]
+    def forward():
+        module.set_generator_states(generators)
+        return module(forward_input, *args)
 
-        def loss() -> float:
-            return float(np.sum(module(forward_input, *args) * upstream))
+    module.zero_grad()
+    out = forward()
+    scalar = np.ndim(out) == 0
+    upstream = 1.0 if scalar else rng.standard_normal(np.shape(out))
+    dx = module.backward(upstream)
+    dxs = list(dx) if is_list else [dx]
 
-        targets = [(f"x[{k}]" if is_list else "x", x, g) for k, (x, g) in enumerate(zip(xs, dxs))]
-        targets += [(name, p.data, p.grad.copy()) for name, p in module.named_parameters()]
-        errors = {}
-        for name, array, analytic in targets:
-            idx = _chosen_indices(array.size, max_entries, rng)
-            numeric = numeric_gradient(loss, array, idx, eps)
-            errors[name] = rel_error(np.asarray(analytic).reshape(-1)[idx], numeric)
-        return errors
-    finally:
-        for m in held:
-            m.hold_mask = False
+    def loss() -> float:
+        return float(np.sum(forward() * upstream))
+
+    targets = [(f"x[{k}]" if is_list else "x", x, g) for k, (x, g) in enumerate(zip(xs, dxs))]
+    targets += [(name, p.data, p.grad.copy()) for name, p in module.named_parameters()]
+    errors = {}
+    for name, array, analytic in targets:
+        idx = _chosen_indices(array.size, max_entries, rng)
+        numeric = numeric_gradient(loss, array, idx, eps)
+        errors[name] = rel_error(np.asarray(analytic).reshape(-1)[idx], numeric)
+    return errors
 
 
 # ------------------------------------------------------------------------------ the catalogue
@@ -186,23 +186,18 @@ def layer_cases() -> list[Case]:
                                             nn.MaxPool2d(2), nn.Flatten(),
                                             nn.Linear(12, 4, rng=np.random.default_rng(6))),
                       (2, 2, 4, 4)))
-    # The batch inside (nn/layout.py): a convolution and a concatenation on (C, N, H, W), and a
+    # The batch inside (nn/batch_inside.py): a convolution and a concatenation on (C, N, H, W), and a
     # CNHWSequential, which takes (N, C, H, W) and transposes at its edges.
-    cases.append(Case("Conv2d", "CNHW k=3 s=2 p=1 N=2 9x8",
-                      lambda: in_layout(nn.Conv2d(3, 4, 3, 2, 1, rng=np.random.default_rng(7)), "CNHW"), (3, 2, 9, 8)))
-    cases.append(Case("Conv2d", "CNHW 1x1 N=3 5x4",
-                      lambda: in_layout(nn.Conv2d(4, 2, 1, rng=np.random.default_rng(8)), "CNHW"), (4, 3, 5, 4)))
-    cases.append(Case("Concat", "CNHW 2 branches", lambda: in_layout(nn.Concat(), "CNHW"), [(3, 2, 4, 5), (2, 2, 4, 5)]))
+    cases.append(Case("Conv2dCNHW", "k=3 s=2 p=1 N=2 9x8",
+                      lambda: nn.Conv2dCNHW(3, 4, 3, 2, 1, rng=np.random.default_rng(7)), (3, 2, 9, 8)))
+    cases.append(Case("Conv2dCNHW", "1x1 N=3 5x4", lambda: nn.Conv2dCNHW(4, 2, 1, rng=np.random.default_rng(8)),
+                      (4, 3, 5, 4)))
+    cases.append(Case("ConcatCNHW", "2 branches", nn.ConcatCNHW, [(3, 2, 4, 5), (2, 2, 4, 5)]))
     cases.append(Case("CNHWSequential", "conv-relu-pool-conv 1x1",
                       lambda: nn.CNHWSequential(nn.Conv2d(2, 3, 3, padding=1, rng=np.random.default_rng(9)), nn.ReLU(),
                                                 nn.MaxPool2d(2), nn.Conv2d(3, 2, 1, rng=np.random.default_rng(10))),
                       (2, 2, 6, 6)))
     return cases
-
-
-def in_layout(layer: nn.Module, layout: str) -> nn.Module:
-    nn.set_layout(layer, layout)
-    return layer
 
 
 # ---------------------------------------------------------------------------- Fire and whole networks
