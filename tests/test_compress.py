@@ -298,3 +298,17 @@ def test_kmeans_moves_its_centroids_away_from_a_wrong_start():
     centroids, assign = kmeans_1d(values, 2)
     np.testing.assert_allclose(centroids, [0.5, 9.5])
     np.testing.assert_array_equal(assign, np.repeat([0, 0, 1, 1], 10))
+
+
+def test_low_rank_layers_fit_where_the_layer_was_inside_the_batch_inside_features():
+    """A squeeze layer of SqueezeNet's features is a Conv2dCNHW (the batch inside): its low-rank pair
+    is of the same kind, so it can take the layer's place and the network still runs."""
+    model = squeezenet1_1(num_classes=10, seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    before = model(x)
+    layer = model.features[3].squeeze
+    pair, info = low_rank(layer, 0.6)
+    assert all(type(m) is type(layer) for m in pair) and info["rank"] < info["full_rank"]
+    model.features[3].squeeze = pair
+    after = model(x)
+    assert after.shape == before.shape and np.isfinite(after).all() and not np.array_equal(after, before)

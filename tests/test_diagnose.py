@@ -51,3 +51,27 @@ def test_diagnose_command_prints_the_trace_and_draws_it(tmp_path, capsys):
     assert "live classes" in out and "classifier.1" in out and "features.0" in out
     assert "dead classes at the end" in out and plot.is_file()
     assert not (tmp_path / "unused").exists()                 # diagnose reads data, writes no run folder
+
+
+def test_a_diverging_trace_records_the_step_and_stops(capsys):
+    """The loss becomes inf at step 1 (a huge rate): that step is recorded, no weight moved in it, the
+    trace ends there, and `diagnose`'s table says so instead of failing."""
+    from tinysqueeze.training.diagnose import format_trace
+
+    model = LinearThenReLU()
+    model.fc.weight.data = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    model.fc.bias.data = np.zeros(3)
+    x, y = np.array([[1.0, 1.0]]), np.array([0])
+    seen = []
+
+    def batches():
+        while True:
+            seen.append(model.fc.weight.data.copy())        # the weights as each step begins
+            yield x, y
+
+    with np.errstate(all="ignore"):
+        records = trace_steps(model, SGD(model.parameters(), lr=1e300, momentum=0.0), batches(), 5)
+    assert len(records) == 2 and np.isfinite(records[0].loss) and not np.isfinite(records[1].loss)
+    assert np.array_equal(model.fc.weight.data, seen[1])                # the diverged step moved nothing
+    table = format_trace(records, 1, ["a", "b", "c"])
+    assert f"the loss became {records[1].loss} at step 1: the run diverged" in table

@@ -22,7 +22,7 @@ def test_npz_round_trip_is_exact(tmp_path):
     other.load_state_dict(state)
     x = np.random.default_rng(0).standard_normal((2, 3, 40, 40)).astype(np.float32)
     np.testing.assert_array_equal(model.eval()(x), other.eval()(x))
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(tmp_path.iterdir()) == [path]                         # no temporary file left beside it
 
 
 def test_format_is_recognised_by_content_not_name(tmp_path):

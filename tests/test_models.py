@@ -175,14 +175,16 @@ def test_registry_and_bad_input():
     assert alexnet(num_classes=4).eval()(np.zeros((1, 3, 64, 64), np.float32)).shape == (1, 4)
 
 
-def test_skipping_the_image_gradient_leaves_every_weight_gradient_as_it_was():
-    """skip_image_gradient, as training calls it: conv1 (it sees the images) gets input_grad=False,
-    model.backward returns None, and every parameter's gradient is what it was, bit for bit."""
-    from tinysqueeze.models import skip_image_gradient
+@pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1", "squeezenet_meta",
+                                  pytest.param("alexnet", marks=pytest.mark.slow)])
+def test_skipping_the_image_gradient_leaves_every_weight_gradient_as_it_was(name):
+    """get_model(..., image_grad=False), as training builds a model: conv1 (it sees the images) is built
+    with input_grad=False, model.backward returns None, and every parameter's gradient is what it was,
+    bit for bit."""
+    from tinysqueeze.models import get_model
 
-    x = np.random.default_rng(0).standard_normal((2, 3, 36, 36)).astype(np.float32)
-    full, training = squeezenet1_1(num_classes=4, seed=1), squeezenet1_1(num_classes=4, seed=1)
-    skip_image_gradient(training)
+    x = np.random.default_rng(0).standard_normal((2, 3, 67, 67)).astype(np.float32)
+    full, training = get_model(name, num_classes=4, seed=1), get_model(name, num_classes=4, seed=1, image_grad=False)
     assert [m.input_grad for m in training.modules() if isinstance(m, nn.Conv2d)][:3] == [False, True, True]
     assert "input_grad=False" in repr(training.features[0])
     loss = nn.SoftmaxCrossEntropy()

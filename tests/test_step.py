@@ -95,17 +95,3 @@ def test_the_training_step_is_written_once():
     assert writers == ["tinysqueeze/optim/step.py:train_step", "tinysqueeze/studies/bench.py:train"]
     bench = (ROOT / "tinysqueeze" / "studies" / "bench.py").read_text()
     assert "self.torch.nn.functional.cross_entropy(self.model(self.x), self.y).backward()" in bench
-
-
-def test_only_the_run_folder_knows_the_run_files_names():
-    """RunFolder (training/runs.py) is the one place a run's file names are written as paths; every
-    other module asks it (folder.last, folder.metrics(), folder.resume_point(), ...)."""
-    names = {"last.npz", "best.npz", "metrics.csv", "curves.png", "config.json", ".lock"}
-    found = []
-    for path in python_files():
-        if path == ROOT / "tinysqueeze" / "training" / "runs.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and node.value in names:
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
-    assert found == []

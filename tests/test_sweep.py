@@ -128,7 +128,7 @@ def test_every_run_of_a_sweep_is_the_base_config_with_its_point_and_seed(tmp_pat
     for point, seed in plan.runs():
         config = plan.config(point, seed)
         changed = {k for k, v in asdict(config).items() if v != asdict(TINY)[k]}
-        assert changed == {"model", "model_args", "seed", "out"}
+        assert changed == set(sweep.SET_PER_RUN) == {"model", "model_args", "seed", "out"}
         assert (config.model, config.model_args, config.seed) == ("squeezenet_meta", point.model_args, seed)
         assert config.out == str(tmp_path / "points" / f"{point.name}-seed{seed}")
 
@@ -138,7 +138,7 @@ def test_a_printed_job_line_parses_back_to_its_runs_config(capsys, tmp_path):
     as `train` parses it, is exactly that run's TrainConfig (every field, lr and recipes included)."""
     import shlex
 
-    from tinysqueeze.cli import build_parser, explicit_settings, train_config
+    from tinysqueeze.cli import parse_arguments, train_config
 
     args = ["sweep", "custom", "--values", "sr=0.25", "sr=0.5,bypass=simple", "--seeds", "0", "7", "--epochs", "3",
             "--optimizer", "adam", "--class-margin", "0", "--dtype", "float64", "--out", str(tmp_path)]
@@ -149,9 +149,7 @@ def test_a_printed_job_line_parses_back_to_its_runs_config(capsys, tmp_path):
     assert len(lines) == 4
     for line, (point, seed) in zip(lines, plan.runs()):
         argv = shlex.split(line)[3:]                       # after: python -m tinysqueeze
-        parsed = build_parser().parse_args(argv)
-        parsed.explicit = explicit_settings(build_parser(), argv)
-        assert train_config(parsed) == plan.config(point, seed)
+        assert train_config(parse_arguments(argv)) == plan.config(point, seed)
 
 
 @pytest.mark.slow
@@ -170,6 +168,41 @@ def test_a_run_starts_from_a_saved_config(tmp_path, capsys):
     assert main(["train", "--config", str(first / "config.json"), "--epochs", "2", "--out", str(tmp_path / "longer"),
                  "--quiet"]) == 0                               # a flag beside --config changes that setting
     assert load_checkpoint(tmp_path / "longer" / "last.npz")[2]["config"]["epochs"] == 2
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "config.json").write_text((first / "config.json").read_text())
+    assert main(["train", "--config", str(copy / "config.json"), "--resume", "--epochs", "3", "--quiet"]) == 2
+    assert "names the run folder" in capsys.readouterr().err        # it would have continued `first`
+    assert load_checkpoint(first / "last.npz")[2]["epoch"] == 0
+
+
+def test_a_config_with_another_optimizer_takes_that_optimizers_recipe(tmp_path):
+    """config.json holds the recipe's values (lr 0.001 for lars); `--config it --optimizer sgd` means
+    SGD's recipe (lr 0.01), as `--optimizer sgd` alone would, unless a rate is typed too."""
+    from dataclasses import asdict
+
+    from tinysqueeze.cli import parse_arguments, train_config
+    from tinysqueeze.training.train import RECIPES
+
+    saved = tmp_path / "config.json"
+    saved.write_text(__import__("json").dumps(asdict(TINY)))
+
+    def parsed(*flags):
+        return train_config(parse_arguments(["diagnose", "--config", str(saved), *flags]))
+
+    assert parsed().lr == TINY.lr == 1e-3
+    sgd = parsed("--optimizer", "sgd")
+    assert (sgd.optimizer, sgd.lr, sgd.weight_decay, sgd.warmup_epochs) == ("sgd", *RECIPES["sgd"].values())
+    assert parsed("--optimizer", "sgd", "--lr", "0.5").lr == 0.5
+    assert sgd.epochs == TINY.epochs and sgd.image_size == TINY.image_size       # the rest from the file
+
+
+@pytest.mark.parametrize("command", ["train", "diagnose", "sweep sr", "compare squeezenet1_1"])
+def test_abbreviated_training_flags_are_refused(command, capsys, tmp_path):
+    """`--optim sgd` would be taken for --optimizer by argparse but not seen as typed beside --config."""
+    with pytest.raises(SystemExit):
+        main([*command.split(), "--optim", "sgd", "--out", str(tmp_path / "x")])
+    assert "unrecognized arguments: --optim" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content, message", [

@@ -171,12 +171,10 @@ def default_recipe_model(x, seed=0):
     """squeezenet1_1 without dropout, started and optimised exactly as `train` does by default."""
     from tinysqueeze.models import squeezenet1_1
     from tinysqueeze.optim import make_optimizer
-    from tinysqueeze.models import skip_image_gradient
     from tinysqueeze.training.train import RECIPES
     config = TrainConfig()
     recipe = RECIPES[config.optimizer]
-    model = squeezenet1_1(num_classes=10, dropout=0.0, seed=seed)
-    skip_image_gradient(model)
+    model = squeezenet1_1(num_classes=10, dropout=0.0, seed=seed, image_grad=False)
     model.start_classes_alive(x, config.class_margin)
     optimizer = make_optimizer(config.optimizer, model, recipe["lr"], config.momentum, recipe["weight_decay"])
     return model, optimizer, recipe["lr"]
@@ -368,8 +366,11 @@ def test_an_unusable_out_is_refused_before_any_data_is_loaded(tmp_path, monkeypa
 def test_orphaned_temporary_files_are_cleaned(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    for name in ("last.tmp.npz", "metrics.tmp.csv", "curves.tmp.png", "config.tmp.json",
-                 "last.npz.tmp", "metrics.csv.tmp"):             # today's names, and an older version's
+    from tinysqueeze.formats.atomic import temporary_name
+
+    left = [temporary_name(run / name).name for name in ("last.npz", "metrics.csv", "curves.png", "config.json")]
+    assert left[0].startswith("last.tmp") and left[0].endswith(".npz")
+    for name in left + ["last.tmp999.npz", "last.npz.tmp", "metrics.csv.tmp"]:   # another process's; an older version's
         (run / name).write_text("half written")
     fit(prepare(tiny_config(run, epochs=1), progress=False))
     assert sorted(p.name for p in run.iterdir()) == [".lock", "best.npz", "config.json", "curves.png", "last.npz",

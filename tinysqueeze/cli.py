@@ -85,8 +85,12 @@ def train_arguments(p) -> None:
 def cmd_train(args) -> int:
     from .training.train import TrainingDiverged, fit, prepare
 
+    config = train_config(args)
+    if args.config and args.resume and "out" not in args.explicit and Path(config.out) != Path(args.config).parent:
+        raise ValueError(f"--resume --config {args.config}: that file names the run folder {config.out}, not the "
+                         f"folder it is in; add --out to say which run to continue")
     explicit = None if args.config else args.explicit       # a --config's every setting counts as typed
-    run = prepare(train_config(args), args.resume, args.overwrite, not args.quiet, explicit)
+    run = prepare(config, args.resume, args.overwrite, not args.quiet, explicit)
     try:
         rows = fit(run)
     except TrainingDiverged as error:
@@ -100,7 +104,8 @@ def cmd_train(args) -> int:
         return 130
     if rows:
         print(f"done: val top-1 {100 * rows[-1]['val_top1']:.1f}% (best {100 * run.meta.best_top1:.1f}%) after "
-              f"{int(rows[-1]['epoch'])} epochs; {run.out}/metrics.csv, curves.png, best.npz")
+              f"{int(rows[-1]['epoch'])} epochs; {run.folder.metrics_csv}, {run.folder.curves.name}, "
+              f"{run.folder.best.name}")
     return 0
 
 
@@ -302,11 +307,13 @@ COMMANDS = [  # name, add_parser's options (the help line), the function adding 
     ("train", dict(help="train a model (progress bar, metrics.csv, curves.png, checkpoints)", allow_abbrev=False),
      train_arguments, cmd_train),
     ("diagnose", dict(help="the first steps of a training run: each layer's update / weight ratio and which "
-                           "classes are alive"), diagnose_arguments, cmd_diagnose),
+                           "classes are alive", allow_abbrev=False), diagnose_arguments, cmd_diagnose),
     ("evaluate", dict(help="top-1 / top-5 and a confusion matrix of a checkpoint"), evaluate_arguments, cmd_evaluate),
     ("compress", dict(help="prune, share weights by k-means, Huffman-code into a .tsq file"), compress_arguments, cmd_compress),
-    ("sweep", dict(help="train one model per design point (paper sections 5-6) and plot"), sweep_arguments, cmd_sweep),
-    ("compare", dict(help="train models with the same budget and compare them side by side"), compare_arguments, cmd_compare),
+    ("sweep", dict(help="train one model per design point (paper sections 5-6) and plot", allow_abbrev=False),
+     sweep_arguments, cmd_sweep),
+    ("compare", dict(help="train models with the same budget and compare them side by side", allow_abbrev=False),
+     compare_arguments, cmd_compare),
     ("bench", dict(help="time training and inference, per layer, against PyTorch if installed"), bench_arguments, cmd_bench),
 ]
 
@@ -409,13 +416,18 @@ def positive_int(text: str) -> int:
     return value
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """The parsed command line; for `train` and `diagnose` also `explicit`, the settings typed in it."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("train", "diagnose"):
         command_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
         args.explicit = explicit_settings(command_parser, argv)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_arguments(sys.argv[1:] if argv is None else list(argv))
     try:
         if "TINYSQUEEZE_KERNELS" in os.environ:      # a bad value refused before any command starts its work
             from .nn.kernels import backend

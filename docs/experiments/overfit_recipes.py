@@ -11,8 +11,8 @@ import numpy as np
 
 from tinysqueeze import nn
 from tinysqueeze.datasets import DataLoader, channel_stats, load_split
-from tinysqueeze.models import skip_image_gradient, squeezenet1_1
-from tinysqueeze.optim import LARS, SGD, layer_groups, learning_rate, train_step
+from tinysqueeze.models import squeezenet1_1
+from tinysqueeze.optim import LARS, SGD, NonFiniteLoss, layer_groups, learning_rate, train_step
 
 
 class TwoRates:
@@ -45,17 +45,20 @@ RECIPES = {
 
 
 def overfit(make_optimizer, lr, margin, seed, steps=400):
+    dead = 0
     data = load_split("synthetic", "train", 32, seed=seed, synthetic_sizes=(32, 10), progress=False)
     x, y = next(DataLoader(data, 32, 32, False, *channel_stats(data.images)).batches(0))
-    model = squeezenet1_1(num_classes=10, dropout=0.0, seed=seed)
-    skip_image_gradient(model)
+    model = squeezenet1_1(num_classes=10, dropout=0.0, seed=seed, image_grad=False)
     if margin:
         model.start_classes_alive(x, margin)
     optimizer = make_optimizer(model)
     loss_fn = nn.SoftmaxCrossEntropy()
     for step in range(steps):
         optimizer.lr = learning_rate(step, 10 ** 9, lr, warmup_steps=10, schedule="constant")
-        _, logits = train_step(model, loss_fn, optimizer, x, y)   # logits: this step's forward, before its update
+        try:
+            _, logits = train_step(model, loss_fn, optimizer, x, y)   # logits: this step's forward, before its update
+        except NonFiniteLoss:
+            return f"diverged at step {step}", dead
         accuracy = float((logits.argmax(axis=1) == y).mean())
         dead = int((logits.max(axis=0) <= 0).sum())
         if accuracy == 1.0:

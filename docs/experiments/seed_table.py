@@ -9,6 +9,7 @@ of top-1. Per-class recall comes from evaluating each run's last.npz on its vali
 With --copy, each run's metrics.csv is copied there as <label, as a slug>-seed<k>-metrics.csv.
 """
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -32,7 +33,7 @@ def row_of(run: RunFolder) -> dict:
     return {"run": run, "seed": config["seed"], "epochs": len(epochs), "top1": float(epochs[-1]["val_top1"]),
             "top5": float(epochs[-1]["val_top5"]), "min_recall": min(evaluation["recall"].values()),
             "never_predicted": evaluation["never_predicted"],
-            "silent": max(int(e["silent_classes"]) if e["silent_classes"] >= 0 else 0 for e in epochs),
+            "silent": max(0 if math.isnan(e["silent_classes"]) else int(e["silent_classes"]) for e in epochs),
             "minutes": sum(float(e["seconds"]) for e in epochs) / 60}
 
 

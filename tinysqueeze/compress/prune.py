@@ -9,8 +9,9 @@ Only weights are pruned (conv and linear), never biases. Two policies decide eac
   weights. Small 1x1 layers are where pruning hurts most and saves least.
 - "uniform" (the default of `prune`, which also serves models that are not SqueezeNets): every
   layer keeps `density` of its weights.
-During fine-tuning `MaskedOptimizer` multiplies the gradients by the mask before the step (so
-neither the gradient nor its momentum revives a pruned weight) and the weights by the mask after it.
+During fine-tuning, `gradient_masker` zeroes the pruned weights' gradients between backward and the
+update (the training step's `after_backward`, optim/step.py), so neither a gradient nor the momentum
+it would build revives a pruned weight.
 """
 from __future__ import annotations
 
@@ -76,8 +77,9 @@ def gradient_masker(model: nn.Module, masks: dict[str, np.ndarray]):
     (optim/step.py), run when the gradients are known and before the update.
 
     With its gradient zero, a pruned weight (zero already) stays exactly zero under SGD with momentum
-    and weight decay, LARS and Adam alike: its momentum buffer (Adam: both moments) starts at zero and
-    stays there, and weight decay adds weight_decay * 0.
+    and weight decay, LARS and Adam alike, given an optimizer started after pruning (as fine-tuning
+    does): its momentum buffer (Adam: both moments) starts at zero and stays there, and weight decay
+    adds weight_decay * 0. (An optimizer that had built momentum before pruning would still move them.)
     """
     params = dict(model.named_parameters())
     pairs = [(params[name], mask) for name, mask in masks.items()]

@@ -41,7 +41,8 @@ def low_rank(layer, energy: float = 0.9):
     first = np.sqrt(s[:r])[:, None] * vt[:r]                # (r, C)
     second = u[:, :r] * np.sqrt(s[:r])[None, :]             # (F, r)
     if isinstance(layer, nn.Conv2d):
-        a, b = nn.Conv2d(c, r, 1, bias=False), nn.Conv2d(r, f, 1, bias=layer.bias is not None)
+        conv = type(layer)                                  # a batch-inside Conv2dCNHW gives two of its kind
+        a, b = conv(c, r, 1, bias=False), conv(r, f, 1, bias=layer.bias is not None)
         a.weight.data = first.reshape(r, c, 1, 1).astype(np.float32)
         b.weight.data = second.reshape(f, r, 1, 1).astype(np.float32)
     else:

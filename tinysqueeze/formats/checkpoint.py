@@ -53,8 +53,9 @@ def is_checkpoint(path) -> bool:
         return False
 
 
-def load_checkpoint(path) -> tuple[dict, dict, dict]:
-    """-> (model state_dict, optimizer state, meta). Refuses a file that is not a checkpoint."""
+def load_checkpoint(path, meta_only: bool = False) -> tuple[dict, dict, dict]:
+    """-> (model state_dict, optimizer state, meta). Refuses a file that is not a checkpoint.
+    meta_only: read the meta alone (the weights and optimizer state come back empty)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -63,8 +64,8 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
             if "meta" not in data.files:
                 raise ValueError(f"{path} holds weights but is not a training checkpoint (no 'meta')")
             meta = json.loads(bytes(data["meta"]).decode())
-            model = dict(checkpoint_weights(data))
-            optim = {k[len("optimizer."):]: data[k] for k in data.files if k.startswith("optimizer.")}
+            model = {} if meta_only else dict(checkpoint_weights(data))
+            optim = {} if meta_only else {k[len("optimizer."):]: data[k] for k in data.files if k.startswith("optimizer.")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         if isinstance(error, ValueError) and "training checkpoint" in str(error):
             raise

@@ -4,9 +4,9 @@ for comparison. `get_model(name)` builds one by name."""
 from .alexnet import AlexNet, alexnet
 from .design_space import fire_sizes_from_metaparameters, squeezenet_from_metaparameters
 from .fire import Fire
-from .registry import MODELS, get_model, model_names, skip_image_gradient
+from .registry import MODELS, get_model, model_names
 from .squeezenet import SqueezeNet, squeezenet1_0, squeezenet1_1
 
 __all__ = ["Fire", "SqueezeNet", "AlexNet", "squeezenet1_0", "squeezenet1_1", "alexnet",
            "squeezenet_from_metaparameters", "fire_sizes_from_metaparameters", "MODELS", "get_model",
-           "model_names", "skip_image_gradient"]
+           "model_names"]

@@ -16,14 +16,15 @@ from .squeezenet import check_images
 class AlexNet(nn.Module):
     """x: (N, 3, H, W) -> logits (N, num_classes)"""
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.5, seed: int = 0):
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.5, seed: int = 0, image_grad: bool = True):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.num_classes = int(num_classes)
         rng = np.random.default_rng(seed)
         self.features = nn.CNHWSequential(        # the batch inside: one GEMM per convolution
-            nn.Conv2d(3, 64, 11, stride=4, padding=2, rng=rng), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(3, 64, 11, stride=4, padding=2, rng=rng, input_grad=image_grad), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2),
             nn.Conv2d(64, 192, 5, padding=2, rng=rng), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
             nn.Conv2d(192, 384, 3, padding=1, rng=rng), nn.ReLU(inplace=True),
             nn.Conv2d(384, 256, 3, padding=1, rng=rng), nn.ReLU(inplace=True),

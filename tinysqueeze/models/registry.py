@@ -32,10 +32,15 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
-def get_model(name: str, num_classes: int = 1000, seed: int = 0, **model_args):
+def get_model(name: str, num_classes: int = 1000, seed: int = 0, image_grad: bool = True, **model_args):
     """Builds the model `name` (see `model_names()`); an unknown name lists the known ones.
 
     model_args go to the builder: e.g. get_model("squeezenet_meta", sr=0.25, bypass="simple").
+    image_grad=False builds the first convolution, the one that sees the images, with
+    input_grad=False: training needs no gradient with respect to the images (PyTorch's
+    input.requires_grad=False), so that layer skips computing it (W.T @ dY and col2im, most of its
+    backward) and `model.backward` returns None. Training and the benchmark build models so; the
+    gradient checker does not (it checks the images' gradient too).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
@@ -45,18 +50,7 @@ def get_model(name: str, num_classes: int = 1000, seed: int = 0, **model_args):
     if model_args.get("bypass") == "none":
         model_args["bypass"] = None
     try:
-        return MODELS[name](num_classes=num_classes, seed=seed, **model_args)
+        return MODELS[name](num_classes=num_classes, seed=seed, image_grad=image_grad, **model_args)
     except TypeError as error:
         raise ValueError(f"bad model arguments for {name}: {error}") from None
 
-
-def skip_image_gradient(model) -> None:
-    """Sets `input_grad=False` on the model's first convolution, the one that sees the images:
-    training needs no gradient with respect to the images (PyTorch's input.requires_grad=False), so
-    that layer skips computing it (W.T @ dY and col2im, most of its backward) and `model.backward`
-    returns None. Training and the benchmark call it; the gradient checker does not (it checks the
-    images' gradient too)."""
-    from .. import nn
-
-    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    first.input_grad = False

@@ -42,11 +42,12 @@ def bypasses(bypass: str | None) -> tuple[str | None, str | None]:
     return ("complex" if bypass == "complex" else None), (None if bypass is None else "simple")
 
 
-def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None) -> list:
-    """conv1 to fire9 of SqueezeNet v1.0: Table 1, row by row. Fire(in, squeeze, expand1x1, expand3x3)."""
+def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True) -> list:
+    """conv1 to fire9 of SqueezeNet v1.0: Table 1, row by row. Fire(in, squeeze, expand1x1, expand3x3).
+    image_grad=False: conv1 computes no gradient for the images (training needs none; see Conv2d)."""
     widen, same = bypasses(bypass)
     return [
-        nn.Conv2d(3, 96, 7, stride=2, rng=rng), nn.ReLU(inplace=True),   # conv1: 96 filters 7x7, stride 2
+        nn.Conv2d(3, 96, 7, stride=2, rng=rng, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 96 7x7/2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
         Fire(96, 16, 64, 64, widen, rng),                   # fire2
         Fire(128, 16, 64, 64, same, rng),                   # fire3
@@ -61,12 +62,12 @@ def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None) 
     ]
 
 
-def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None) -> list:
+def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True) -> list:
     """conv1 to fire9 of SqueezeNet v1.1 (torchvision's): v1.0's Fire modules, a smaller conv1 and
     the max-pools moved earlier, so the later layers see smaller activations."""
     widen, same = bypasses(bypass)
     return [
-        nn.Conv2d(3, 64, 3, stride=2, rng=rng), nn.ReLU(inplace=True),   # conv1: 64 filters, 3x3, stride 2
+        nn.Conv2d(3, 64, 3, stride=2, rng=rng, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 64 3x3/2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
         Fire(64, 16, 64, 64, widen, rng),                   # fire2
         Fire(128, 16, 64, 64, same, rng),                   # fire3
@@ -155,14 +156,16 @@ class SqueezeNet(nn.Module):
         return self.features.backward(self.classifier.backward(self.flatten.backward(dout)))
 
 
-def squeezenet1_0(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, **kw) -> SqueezeNet:
+def squeezenet1_0(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, image_grad: bool = True,
+                  **kw) -> SqueezeNet:
     """SqueezeNet v1.0: conv1 96 filters 7x7/2; 1,248,424 parameters at 1000 classes."""
     rng = np.random.default_rng(seed)
-    return SqueezeNet(squeezenet1_0_features(rng, bypass), num_classes, rng, "1_0", bypass, seed=seed, **kw)
+    return SqueezeNet(squeezenet1_0_features(rng, bypass, image_grad), num_classes, rng, "1_0", bypass, seed=seed, **kw)
 
 
-def squeezenet1_1(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, **kw) -> SqueezeNet:
+def squeezenet1_1(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, image_grad: bool = True,
+                  **kw) -> SqueezeNet:
     """SqueezeNet v1.1: conv1 64 filters 3x3/2, earlier pools; 1,235,496 parameters, 2.3x fewer
     multiply-accumulates than v1.0 at 224 px (349M against 819M; torchvision quotes "2.4x")."""
     rng = np.random.default_rng(seed)
-    return SqueezeNet(squeezenet1_1_features(rng, bypass), num_classes, rng, "1_1", bypass, seed=seed, **kw)
+    return SqueezeNet(squeezenet1_1_features(rng, bypass, image_grad), num_classes, rng, "1_1", bypass, seed=seed, **kw)

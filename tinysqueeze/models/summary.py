@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..nn.batch_inside import to_cnhw
+from ..nn.batch_inside import to_cnhw, to_nchw
 from .fire import Fire
 from .size import ALEXNET_PARAMETERS, megabytes
 
@@ -40,7 +40,7 @@ def module_macs(module: nn.Module, x_shape: tuple, batch_inside: bool = False) -
     convs/linears. batch_inside: `module` is a layer of a CNHWSequential, so it is given (C, N, H, W)
     and its output is transposed back to (N, C, H, W)."""
     x = np.zeros(x_shape, dtype=np.float32)
-    out = to_cnhw(module(to_cnhw(x))) if batch_inside else module(x)
+    out = to_nchw(module(to_cnhw(x))) if batch_inside else module(x)
     macs = 0
     for m in module.modules():
         if isinstance(m, nn.Conv2d):

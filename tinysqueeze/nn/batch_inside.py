@@ -24,7 +24,12 @@ from .module import Module, Sequential, check_input
 
 
 def to_cnhw(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, N, H, W), contiguous (and back: the same transpose twice is the identity)."""
+    """(N, C, H, W) -> (C, N, H, W), contiguous."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3))
+
+
+def to_nchw(x: np.ndarray) -> np.ndarray:
+    """(C, N, H, W) -> (N, C, H, W), contiguous: the same swap of the first two axes, back."""
     return np.ascontiguousarray(x.transpose(1, 0, 2, 3))
 
 
@@ -122,8 +127,8 @@ class CNHWSequential(Sequential):
         to_batch_inside(self)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return to_cnhw(super().forward(to_cnhw(x)))
+        return to_nchw(super().forward(to_cnhw(x)))
 
     def backward(self, dout: np.ndarray):
         dx = super().backward(to_cnhw(dout))
-        return None if dx is None else to_cnhw(dx)        # None: the first layer needed no input gradient
+        return None if dx is None else to_nchw(dx)        # None: the first layer needed no input gradient

@@ -14,10 +14,13 @@ readable twins: edit one, and the gradient checks and training run your edit). C
 environment variable, `TINYSQUEEZE_KERNELS=numpy python -m tinysqueeze gradcheck`, or in code with
 `use_kernels("numpy")` (or `use_kernels(Kernels(...))`, a backend of your own).
 
-Layout used throughout:
+Layout of the plain kernels (the `*_cnhw` ones, for nn/batch_inside.py, have the batch inside:
+x (C, N, H, W) and cols (C*KH*KW, N*H_out*W_out)):
     x:    (N, C, H, W)
     cols: (N, C*KH*KW, H_out*W_out), row index c*KH*KW + i*KW + j, so that
           weight.reshape(F, C*KH*KW) @ cols[n] is the convolution of image n.
+The NUMBA backend's batch-inside im2col and col2im pick, by size, the Numba kernel or the NumPy
+slicing (`*_fastest`: whichever was measured faster for that size; both give the same numbers).
 """
 from __future__ import annotations
 

@@ -13,8 +13,11 @@ called when every gradient is known and no weight has moved yet, the one place w
 be changed or read:
 - pruning (compress/finetune.py): zero the gradients of pruned weights, so they stay zero;
 - weight sharing (compress/finetune.py): sum each cluster's weight gradients into its centroid's;
-- (later) data-parallel training: average every gradient across the workers (an all-reduce).
+- data-parallel training, when it comes (it is not written yet): average every gradient across the
+  workers (an all-reduce).
 What only watches the step (timers, the vital signs of `diagnose`) reads the model before or after.
+An optimizer may do more than update in its own step: weight sharing's `SharedWeightsOptimizer`
+(compress/quantize.py) writes every shared weight from its codebook after the update.
 """
 from __future__ import annotations
 

@@ -32,6 +32,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..models.size import megabytes
+
 CONFIGS = [("squeezenet1_1", 64, 64), ("squeezenet1_1", 224, 8), ("squeezenet1_0", 224, 8)]
 # A pause before each side's turn: thread pools (OpenBLAS's, PyTorch's OpenMP) keep spinning for a
 # moment after their last task, and must not be timed against the other side.
@@ -39,12 +41,13 @@ SETTLE_S = 0.3
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """The process's peak resident memory so far, in MB (10^6 bytes, as everywhere in tinysqueeze)."""
+    return megabytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)   # Linux: kilobytes
 
 
 def current_rss_mb() -> float:
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        return megabytes(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
 
 
 def median_time(fn, repeats: int, warmup: int) -> float:
@@ -227,13 +230,13 @@ class OurStep:
     """tinysqueeze's side: one network, one batch; times training steps and inference on request."""
 
     def __init__(self, model_name: str, size: int, batch: int):
-        from ..models import get_model, skip_image_gradient
+        from ..models import get_model
         from ..models.summary import table
 
         self.first_call = first_call_times()
-        self.model = get_model(model_name, num_classes=1000)
+        # image_grad=False: as in training (and in PyTorch, where the input needs no gradient)
+        self.model = get_model(model_name, num_classes=1000, image_grad=False)
         self.macs = sum(r.macs for r in table(self.model, size))
-        skip_image_gradient(self.model)  # as in training (and in PyTorch, where the input needs no gradient)
         self.rng = np.random.default_rng(0)
         self.x = self.rng.standard_normal((batch, 3, size, size)).astype(np.float32)
         self.y = self.rng.integers(0, 1000, batch)

@@ -120,6 +120,9 @@ def _number(text: str, what: str) -> float:
 
 
 # ---------------------------------------------------------------------------- a sweep: configs
+SET_PER_RUN = ("model", "model_args", "seed", "out")    # the TrainConfig fields Sweep.config sets for each run
+
+
 @dataclass
 class Sweep:
     """Every run of a sweep: each point trained once per seed, each run a TrainConfig made from `base`
@@ -140,6 +143,7 @@ class Sweep:
         return RunFolder(self.out / "points" / f"{point.name}-seed{seed}")
 
     def config(self, point: Point, seed: int) -> TrainConfig:
+        """The base with SET_PER_RUN set for this run: the point's model, the seed, the run's folder."""
         return replace(self.base, model=point.model, model_args=dict(point.model_args), seed=seed,
                        out=str(self.folder(point, seed).path))
 
@@ -159,11 +163,10 @@ def run_point(config: TrainConfig, threads: int) -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS", str(threads))      # a thread count you set wins
     env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     folder.path.mkdir(parents=True, exist_ok=True)
-    log_path = folder.path / "train.log"
-    with open(log_path, "a") as log:
+    with open(folder.log, "a") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     if result.returncode != 0:
-        raise RuntimeError(f"training {folder.path.name} failed (exit {result.returncode}); see {log_path}")
+        raise RuntimeError(f"training {folder.path.name} failed (exit {result.returncode}); see {folder.log}")
 
 
 def collect(sweep: Sweep, num_classes: int) -> list[dict]:
@@ -255,7 +258,7 @@ def plot_figure3(summary: list[dict], kind: str, path: Path, title: str) -> None
 def bypass_table(summary: list[dict]) -> str:
     """Table 3 of the paper, with our numbers: mean ± standard deviation over the seeds."""
     paper = {"none": (57.5, 80.3, 4.8), "simple": (60.4, 82.5, 4.8), "complex": (58.8, 82.0, 7.7)}
-    lines = ["| architecture | seeds | top-1 | top-5 | size (MB) | paper top-1 / top-5 / MB (ImageNet) |",
+    lines = ["| architecture | seeds | top-1 | top-5 | size (MB) | paper top-1 / top-5 / size as it prints it (ImageNet) |",
              "|---|---|---|---|---|---|"]
     for r in summary:
         p = paper.get(r["value"])
@@ -285,7 +288,8 @@ def run_sweep(sweep: Sweep, workers: int = 1, print_commands: bool = False, coll
         return []
     sweep.out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(sweep.out / "sweep.json", json.dumps(
-        {"kind": sweep.kind, "seeds": sweep.seeds, "base": asdict(sweep.base),
+        {"kind": sweep.kind, "seeds": sweep.seeds,
+         "shared": {k: v for k, v in asdict(sweep.base).items() if k not in SET_PER_RUN},   # what every run has
          "points": [asdict(p) for p in sweep.points]}, indent=1) + "\n")
     todo = [(p, seed) for p, seed in jobs if sweep.folder(p, seed).finished_epochs() < sweep.base.epochs]
     if not collect_only and todo:
@@ -334,6 +338,3 @@ def format_rows(summary: list[dict]) -> str:
 def compare_points(models: list[str]) -> list[Point]:
     """Points for `compare`: named models from the registry, trained with the same budget."""
     return [Point(name, name, {}, name) for name in models]
-
-
-SET_PER_RUN = ("model", "model_args", "seed", "out")    # the TrainConfig fields a sweep sets for each run

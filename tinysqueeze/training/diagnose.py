@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import nn
 from ..evaluation.evaluate import final_relu
-from ..optim import named_layer_groups, train_step
+from ..optim import NonFiniteLoss, named_layer_groups, train_step
 
 
 @dataclass
@@ -43,6 +43,7 @@ def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) ->
     step is `train_step` (optim/step.py), watched from outside (the weights before and after it).
 
     lr_at(step) -> learning rate, if the rate changes (warm-up); otherwise the optimiser's own.
+    A step whose loss is not finite is recorded (its loss nan or inf, no weight moved) and ends the trace.
     """
     loss_fn = nn.SoftmaxCrossEntropy()
     layers = named_layer_groups(model)
@@ -54,7 +55,10 @@ def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) ->
             optimizer.lr = lr_at(step)
         before = {name: [p.data.copy() for p in params] for name, params in layers}
         norms = layer_norms(layers)
-        loss, _ = train_step(model, loss_fn, optimizer, x, y)
+        try:
+            loss, _ = train_step(model, loss_fn, optimizer, x, y)
+        except NonFiniteLoss as diverged:
+            loss = diverged.loss
         alive = None
         if relu is not None:                        # relu.cache: its output in this step's forward, (N, C, ...)
             positive = relu.cache > 0
@@ -65,6 +69,8 @@ def trace_steps(model: nn.Module, optimizer, batches, steps: int, lr_at=None) ->
                                   for p, b in zip(params, before[name])))
             ratios[name] = moved / norms[name] if norms[name] > 0 else math.inf
         records.append(StepRecord(step, optimizer.lr, float(loss), ratios, alive))
+        if not math.isfinite(loss):
+            break
     return records
 
 
@@ -116,10 +122,11 @@ def trace_recipe(config, steps: int, progress: bool = False) -> tuple[list[StepR
     run = prepare(config, progress=progress, claim_folder=False)   # reads data, writes nothing
     loader = run.train_loader
 
-    def batches():
+    def batches():                                  # as train_epoch feeds them: in the run's dtype
         epoch = 0
         while True:
-            yield from loader.batches(epoch)
+            for x, y in loader.batches(epoch):
+                yield x.astype(config.dtype, copy=False), y
             epoch += 1
 
     records = trace_steps(run.model, run.optimizer, batches(), steps,
@@ -137,6 +144,9 @@ def format_trace(records: list[StepRecord], every: int, names: list[str]) -> str
             lines.append(f"{r.step:>5} {r.lr:>9.3g} {r.loss:>7.4f} {live:>13}  "
                          + "  ".join(f"{r.update_ratio[n]:>22.2e}" for n in chosen))
     dead = dead_classes(records)
+    if not math.isfinite(records[-1].loss):
+        lines.append(f"the loss became {records[-1].loss} at step {records[-1].step}: the run diverged, and the trace "
+                     "stops there (try a lower --lr or a longer --warmup-epochs)")
     lines.append("update ratio = ||w_after - w_before|| / ||w_before|| of the layer in that step")
     lines.append(f"dead classes at the end (no conv10 output > 0 in the last 20 steps): "
                  f"{', '.join(names[k] for k in dead) if dead else 'none'}")

@@ -6,6 +6,7 @@ A run folder (`runs/NAME/`) holds one run:
 - `curves.png`: loss and accuracy, train against validation;
 - `last.npz` (the resume point) and `best.npz`: checkpoints (formats/checkpoint.py), written
   atomically; `last.npz` is written last of all, so whatever it says was finished is on disk;
+- `train.log`: what `train` printed, when a sweep ran it in a process of its own;
 - `.lock`: held by the run writing the folder (one run per folder).
 
 `RunFolder` is the only code that knows this layout (every other module asks it for paths, finished
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
-from ..formats.atomic import write_text_atomically, written_atomically
+from ..formats.atomic import leftover_temporary_files, write_text_atomically, written_atomically
 from ..formats.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
 from ..formats.tsq import is_tsq, read_tsq
 from ..formats.weights import load_weights, strip_module_prefix
@@ -201,7 +202,7 @@ class RunFolder:
 
         folder = RunFolder("runs/demo")
         folder.last, folder.best, folder.metrics_csv, folder.curves, folder.config_json   # the paths
-        folder.finished_epochs()        # rows of metrics.csv
+        folder.finished_epochs()        # the epochs its resume point holds
         folder.resume_point()           # a ResumePoint, read from last.npz
 
     A run writing the folder holds its lock (`claim`, `release`); `record_epoch` writes one finished
@@ -215,13 +216,14 @@ class RunFolder:
         self.metrics_csv = self.path / "metrics.csv"  # one row per finished epoch
         self.curves = self.path / "curves.png"
         self.config_json = self.path / "config.json"  # every setting of the run
+        self.log = self.path / "train.log"            # what `train` printed, when a sweep ran it
         self.lock = None                              # the open lock file, while this process holds the folder
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 
     def run_files(self) -> list[Path]:
-        return [self.last, self.best, self.metrics_csv, self.curves, self.config_json]
+        return [self.last, self.best, self.metrics_csv, self.curves, self.config_json, self.log]
 
     # -- reading ------------------------------------------------------------------------
     def has_resume_point(self) -> bool:
@@ -232,7 +234,14 @@ class RunFolder:
         return read_metrics(self.metrics_csv)
 
     def finished_epochs(self) -> int:
-        return len(self.metrics())
+        """Epochs the run has finished for good: those its resume point (last.npz, written last of an
+        epoch's files) holds; 0 without one, or with a damaged one (--resume then says what is wrong)."""
+        if not self.last.exists():
+            return 0
+        try:
+            return self.meta().epoch + 1
+        except ValueError:
+            return 0
 
     def resume_point(self) -> ResumePoint:
         """last.npz as a ResumePoint, or an error that says what to do."""
@@ -260,7 +269,7 @@ class RunFolder:
 
     def meta(self) -> RunMeta:
         """What the resume point says about the run (its classes, settings, last epoch)."""
-        return RunMeta.from_dict(load_checkpoint(self.last)[2])
+        return RunMeta.from_dict(load_checkpoint(self.last, meta_only=True)[2])
 
     # -- writing ------------------------------------------------------------------------
     def claim(self) -> "RunFolder":
@@ -296,8 +305,8 @@ class RunFolder:
         lock.truncate()
         lock.write(f"{os.getpid()}\n")
         lock.flush()
-        for orphan in [*out.glob("*.tmp.*"), *out.glob("*.tmp")]:  # left by a run killed mid-write (the
-            orphan.unlink(missing_ok=True)                          # second: by versions before formats/atomic.py)
+        for orphan in leftover_temporary_files(out):           # left by a run killed while writing
+            orphan.unlink(missing_ok=True)
         self.lock = lock
         return self
 

@@ -23,7 +23,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .. import nn
 from ..datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
 from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
-from ..models import get_model, skip_image_gradient
+from ..models import get_model
 from ..models.squeezenet import MIN_IMAGE_SIZE
 from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step
 from .runs import ResumePoint, RunFolder, RunMeta
@@ -105,18 +105,13 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number, {'positive' if name == 'lr' else '>= 0'}; "
                                  f"got {value}")
 
-
     def to_argv(self) -> list[str]:
-        """The `train` flags that give exactly this config: the run's identity (ALWAYS_FLAGGED) and
-        every other setting that differs from its default (a sweep's job lines for a cluster)."""
+        """The `train` flags that give exactly this config (a sweep's job lines for a cluster): every
+        setting, defaults included, so that a saved line means the same run if a default changes."""
         argv = []
         for f in fields(self):
             value = getattr(self, f.name)
-            default = {} if f.default is MISSING else f.default
-            if default is None:                        # the optimizer's own unless given (RECIPES)
-                default = RECIPES[self.optimizer][f.name]
-            if f.name in ALWAYS_FLAGGED or value != default:
-                argv += [f"--{f.name.replace('_', '-')}", json.dumps(value) if isinstance(value, dict) else str(value)]
+            argv += [f"--{f.name.replace('_', '-')}", json.dumps(value) if isinstance(value, dict) else str(value)]
         return argv
 
     @classmethod
@@ -136,10 +131,12 @@ class TrainConfig:
         unknown = sorted(set(saved) - known)
         if unknown:
             raise ValueError(f"--config: {path} has unknown settings {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if changes.get("optimizer", saved.get("optimizer")) != saved.get("optimizer"):
+            for name in RECIPES.get(changes["optimizer"], {}):   # another optimizer brings its own recipe, unless typed
+                saved.pop(name, None)
         return cls(**dict(saved, **changes))
 
 
-ALWAYS_FLAGGED = ("model", "data", "image_size", "epochs", "batch_size", "seed", "out")
 RESUMABLE_CHANGES = ("epochs", "out")   # what --resume may change; everything else must match the run
 
 
@@ -219,9 +216,9 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
         meta = RunMeta(config.model, train_set.classes, train_set.display_names or train_set.classes, mean, std,
                        config.image_size, asdict(config))
 
-        model = get_model(config.model, num_classes=len(meta.classes), seed=config.seed, **config.model_args)
+        model = get_model(config.model, num_classes=len(meta.classes), seed=config.seed, image_grad=False,
+                          **config.model_args)                # image_grad: training needs no image gradient
         model.to(np.dtype(config.dtype))
-        skip_image_gradient(model)
         optimizer = make_optimizer(config.optimizer, model, config.lr, config.momentum, config.weight_decay)
         rows = []
         if point is None:
