@@ -190,3 +190,27 @@ def test_predict_refuses_a_hostile_pth_cleanly(tmp_path, monkeypatch, capsys):
                             capture_output=True, text=True)
     assert result.returncode == 2, result.stderr[-500:]
     assert "features.0.weight" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_writing_one_file_never_leave_a_mixture(tmp_path):
+    """formats/atomic.py promises a reader the old file or the new one, never a mixture, and two writers
+    of one path their own temporary files. Two processes write 1 MB files of their own byte 200 times
+    each into one path while this one reads it: every read is one writer's whole file, and nothing
+    temporary is left."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "shared.bin"
+    writer = ("import sys; from tinysqueeze.formats.atomic import write_bytes_atomically\n"
+              "for _ in range(200): write_bytes_atomically(sys.argv[1], bytes([int(sys.argv[2])]) * 1_000_000)")
+    writers = [subprocess.Popen([sys.executable, "-c", writer, str(target), str(b)]) for b in (1, 2)]
+    seen = set()
+    while any(w.poll() is None for w in writers):
+        if target.exists():
+            data = target.read_bytes()
+            assert len(data) == 1_000_000 and len(set(data)) == 1, "a reader saw a half-written or mixed file"
+            seen.add(data[0])
+    assert [w.wait() for w in writers] == [0, 0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.bin"]
+    assert seen <= {1, 2}

@@ -257,7 +257,7 @@ class RunFolder:
     def offer_best(self) -> str:
         """How to continue from best.npz when last.npz is damaged ("" if best.npz is unreadable too)."""
         try:
-            epoch = load_checkpoint(self.best)[2]["epoch"]
+            epoch = load_checkpoint(self.best, meta_only=True)[2]["epoch"]
         except (ValueError, FileNotFoundError):
             return ""
         return (f" {self.best} (epoch {epoch + 1}) is readable: to continue from it, copy it over last.npz "
