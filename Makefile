@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+NOTEBOOKS_STAMP := $(VENV)/.notebooks-stamp
 DATA   ?= synthetic
 EPOCHS ?= 15
 
-.PHONY: setup train-small test test-quick test-torch gradcheck summary bench clean
+.PHONY: setup train-small test test-quick test-torch gradcheck summary bench notebooks clean
 
 setup: $(STAMP)
 
@@ -15,6 +16,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# The notebooks extra (jupytext, nbclient, ipykernel), for `make notebooks` and the tests of it.
+$(NOTEBOOKS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks]'
+	touch $(NOTEBOOKS_STAMP)
+
 # The main job: SqueezeNet 1.1 from scratch at 64 px. With DATA=path/to/imagefolder it trains on
 # real images instead of the built-in synthetic set. Starts afresh each time (--overwrite).
 train-small: $(STAMP)
@@ -22,11 +28,11 @@ train-small: $(STAMP)
 		--out runs/train-small --overwrite
 	$(PY) -m tinysqueeze evaluate --checkpoint runs/train-small/best.npz
 
-test: $(STAMP)
+test: $(STAMP) $(NOTEBOOKS_STAMP)
 	$(PY) -m pytest
 
 # The inner loop: every module a little, without the end-to-end training runs (tests marked slow).
-test-quick: $(STAMP)
+test-quick: $(STAMP) $(NOTEBOOKS_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 gradcheck: $(STAMP)
@@ -44,6 +50,10 @@ test-torch: $(STAMP)
 bench: $(STAMP)
 	-$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m tinysqueeze bench
+
+# A Jupyter notebook of every lesson in notebooks/ (git-ignored), made from lessons/*.md, the one source.
+notebooks: $(NOTEBOOKS_STAMP)
+	$(PY) lessons/make_notebooks.py --out notebooks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

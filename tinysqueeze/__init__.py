@@ -11,7 +11,7 @@ LAYERS = [
     ("nn", "optim"),
     ("formats", "datasets"),
     ("models",),
-    ("compress", "evaluation"),
+    ("compress", "evaluation", "course"),
     ("training",),
     ("studies",),
     ("cli", "__main__"),

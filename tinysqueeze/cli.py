@@ -20,6 +20,34 @@ def cmd_gradcheck(args) -> int:
     return 1 if run_cases(all_cases(args.layers_only, args.only), args.verbose) else 0
 
 
+def check_arguments(p) -> None:
+    p.add_argument("assignment", nargs="?", help="which assignment: value, linear, conv, pooling, "
+                                                 "relu_dropout_concat, loss, gradcheck, step, fire, sgd (default: "
+                                                 "all, one line each)")
+    p.add_argument("--impl", help="the file to grade (default: FOLDER/ASSIGNMENT.py)")
+    p.add_argument("--folder", default="assignments",
+                   help="where your assignment files are; the starting files are copied there when missing "
+                        "(default assignments)")
+
+
+def cmd_check(args) -> int:
+    from .course.assignments import check, check_all, write_starting_files
+
+    if args.impl and not args.assignment:
+        raise ValueError("--impl grades one file: say which assignment it is, e.g. `check conv --impl my_conv.py`")
+    folder = Path(args.folder)
+    if not args.impl:
+        written = write_starting_files(folder)
+        if written:
+            files = f"{len(written)} starting file{'s' * (len(written) != 1)}"
+            print(f"wrote {files} to {folder}/ (the files already there are left as they are): write each TODO, "
+                  "then run this again\n", file=sys.stderr)
+    if args.assignment is None:
+        return 0 if check_all(folder) else 1
+    path = Path(args.impl) if args.impl else folder / f"{args.assignment}.py"
+    return 0 if check(args.assignment, path) else 1
+
+
 def models_arguments(p) -> None:
     """`models` takes no arguments."""
 
@@ -301,6 +329,8 @@ def cmd_bench(args) -> int:
 
 COMMANDS = [  # name, add_parser's options (the help line), the function adding its flags, the command
     ("gradcheck", dict(help="check every layer's backward against finite differences"), gradcheck_arguments, cmd_gradcheck),
+    ("check", dict(help="grade your assignment (the course: write each backward yourself, lessons 0-11)"),
+     check_arguments, cmd_check),
     ("models", dict(help="list the models tinysqueeze can build"), models_arguments, cmd_models),
     ("summary", dict(help="print the paper's Table 1 for a model"), summary_arguments, cmd_summary),
     ("predict", dict(help="classify images (top-5 with probabilities)"), predict_arguments, cmd_predict),

@@ -1,5 +1,6 @@
 """Pictures the lessons show, drawn from the running code: a montage of a dataset's classes, a
-layer's filters, and im2col's unfolding of a tiny image. Each writes one PNG.
+layer's filters, im2col's unfolding of a tiny image, and the computational graph of a scalar
+expression (`draw_graph`). Each writes one PNG.
 
     python -m tinysqueeze.evaluation.pictures docs/results        # the figures of lessons 1, 10 and 12
 """
@@ -82,6 +83,90 @@ def im2col_picture(path) -> Path:
     ax_cols.set_title("im2col: (C*KH*KW, H_out*W_out) = (9, 4)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def graph_layout(root) -> dict:
+    """Where each node of `root`'s graph (nn/scalar.py Values) sits in `draw_graph`'s picture.
+
+    -> {id(node): (column, row)}. Columns run left to right in the order of computation: a node sits
+    one column right of its rightmost child, an input one column left of the first node that uses it.
+    Rows come from walking the graph from the root, children in order: each input takes the next
+    free row and every other node sits at the mean of its children's rows (a node used twice keeps
+    the place it got first)."""
+    from ..nn.scalar import topological_order
+
+    order = topological_order(root)                      # inputs first, root last
+    column = {}
+    for node in order:
+        column[id(node)] = 1 + max((column[id(c)] for c in node.children), default=-1)
+    users = {}                                           # input -> the columns of the nodes that use it
+    for node in order:
+        for child in node.children:
+            if not child.children:
+                users.setdefault(id(child), []).append(column[id(node)])
+    for key, used_at in users.items():                   # inputs: just left of their first user
+        column[key] = min(used_at) - 1
+    row, free = {}, [0]
+
+    def place(node) -> float:
+        if id(node) not in row:
+            if not node.children:
+                row[id(node)] = free[0]
+                free[0] += 1
+            else:
+                row[id(node)] = sum(place(c) for c in node.children) / len(node.children)
+        return row[id(node)]
+
+    place(root)
+    return {key: (column[key], row[key]) for key in column}
+
+
+def draw_graph(root, path, title: str = "") -> Path:
+    """The computational graph of a Value (tinysqueeze/nn/scalar.py) as a picture, drawn with
+    matplotlib alone (no graphviz): a box per Value with its label, data and grad, a circle per
+    operation with its name, arrows from the Values an operation reads to the Value it makes.
+    Call it after `root.backward()` to see the gradients. -> path (a PNG)."""
+    from ..nn.scalar import topological_order
+
+    plt = pyplot()
+    order = topological_order(root)
+    where = graph_layout(root)
+    columns = max(c for c, _ in where.values()) + 1
+    rows = max(r for _, r in where.values()) + 1
+    fig, ax = plt.subplots(figsize=(1.0 + 2.3 * columns, 0.6 + 0.95 * rows))
+    boxes, circles = {}, {}
+    for node in order:
+        c, r = where[id(node)]
+        x, y = 2.0 * c, -float(r)                        # each column: its op circle at x - 1, then its box
+        colour = "#dfe8f5" if node.children else "#e6f2e1"
+        if node is root:
+            colour = "#fbe3c6"
+        text = f"{node.label or ' '}\ndata {node.data:.4g}\ngrad {node.grad:.4g}"
+        boxes[id(node)] = ax.text(x, y, text, ha="center", va="center", fontsize=8, family="monospace",
+                                  bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.4"))
+        if node.children:
+            circles[id(node)] = ax.text(x - 1.0, y, node.op, ha="center", va="center", fontsize=9,
+                                        bbox=dict(boxstyle="circle,pad=0.3", fc="#fff6c8", ec="0.4"))
+    fig.canvas.draw()                                    # the boxes get their sizes: arrows stop at their edges
+    arrow = dict(arrowstyle="-|>", color="0.35", lw=1.0, shrinkA=2, shrinkB=2)
+    for node in order:
+        if not node.children:
+            continue
+        op = circles[id(node)]
+        ax.annotate("", xy=boxes[id(node)].get_position(), xytext=op.get_position(),
+                    arrowprops=dict(arrow, patchA=op.get_bbox_patch(), patchB=boxes[id(node)].get_bbox_patch()))
+        for child in dict.fromkeys(node.children):       # a child used twice: one arrow, the op reads it twice
+            skips = where[id(node)][0] - where[id(child)][0] > 1    # it would cross the columns between: bend it
+            ax.annotate("", xy=op.get_position(), xytext=boxes[id(child)].get_position(),
+                        arrowprops=dict(arrow, patchA=boxes[id(child)].get_bbox_patch(), patchB=op.get_bbox_patch(),
+                                        connectionstyle=f"arc3,rad={-0.4 if skips else 0}"))
+    ax.set_xlim(-1.0, 2.0 * (columns - 1) + 1.0)
+    ax.set_ylim(-(rows - 1) - 0.8, 0.8)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
 
 
 def main(out: str = "docs/results") -> None:

@@ -1,9 +1,9 @@
 """tinysqueeze.nn: layers with hand-written forward and backward passes.
 
-Read in this order: module.py (the contract), kernels.py (im2col, col2im, max-pool loops, and the
-one place that chooses their Numba or NumPy twins), conv.py, pooling.py, activation.py, linear.py,
-concat.py, loss.py; then batch_inside.py (the same convolution and concatenation with the batch
-inside, for speed).
+Read in this order: scalar.py (backpropagation on single numbers: the start lesson), module.py
+(the contract), kernels.py (im2col, col2im, max-pool loops, and the one place that chooses their
+Numba or NumPy twins), conv.py, pooling.py, activation.py, linear.py, concat.py, loss.py; then
+batch_inside.py (the same convolution and concatenation with the batch inside, for speed).
 """
 from .activation import Dropout, ReLU
 from .batch_inside import CNHWSequential, ConcatCNHW, Conv2dCNHW, to_batch_inside

@@ -35,9 +35,9 @@ from numba import njit, prange
 
 # Thread policy. NumPy's matrix products run on OpenBLAS's own threads, which keep spinning for a
 # while after each product; Numba's parallel loops start a second pool of threads. On two cores the
-# two pools fight, and a SqueezeNet training step took twice as long (408 ms against 214 ms,
-# squeezenet1_1, 64 px, batch 64). So unless NUMBA_NUM_THREADS says otherwise, the kernels run on
-# one thread and the matrix products keep the cores.
+# two pools fight, and a SqueezeNet training step took twice as long or more (302-918 ms against
+# 163-250 ms, squeezenet1_1, 64 px, batch 64; lesson 14). So unless NUMBA_NUM_THREADS says
+# otherwise, the kernels run on one thread and the matrix products keep the cores.
 if "NUMBA_NUM_THREADS" not in os.environ:
     numba.set_num_threads(1)
 
@@ -252,7 +252,8 @@ def maxpool_forward_numba(x, kh, kw, stride, padding, h_out, w_out):
     """Numba twin of `maxpool_forward_numpy`. Each window is clipped to the input first, so the
     inner loops carry no bounds test; taps are still visited in row-major order with a strict >.
     The running maximum is updated by selection, not by a branch (`best = v if better else best`):
-    on real data "is this tap larger?" is a coin toss the CPU cannot predict (15% faster, lesson 14)."""
+    on real data "is this tap larger?" is a coin toss the CPU cannot predict (15% faster when written;
+    re-measured for lesson 14 on a later CPU and Numba: no faster than the branch, and no slower)."""
     n, c, h, w = x.shape
     out = np.empty((n, c, h_out, w_out), dtype=x.dtype)
     argmax = np.empty((n, c, h_out, w_out), dtype=np.int32)

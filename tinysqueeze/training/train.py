@@ -37,11 +37,12 @@ from ..models.squeezenet import MIN_IMAGE_SIZE
 from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step
 from .runs import ResumePoint, RunFolder, RunMeta
 
-# The recipe, one row per optimizer: what `train` uses when a setting is not given. All three are
-# SGD's family with the paper's momentum 0.9 and poly decay after a one-epoch linear warm-up.
-# lars (the default): the paper's SGD with a learning rate per layer, scaled to the layer's size --
-#   lr 0.001 moves every layer 0.1% of its size per step. Trains from scratch on every seed tried.
-# sgd: the paper's SGD as it is (0.01 at batch 64); from scratch it crawls on the ln(C) plateau.
+# The recipe, one row per optimizer: what `train` uses when a setting is not given. Each uses the
+# paper's momentum 0.9 and poly decay, after a one-epoch linear warm-up (which the paper did not use).
+# lars (the default; You, Gitman and Ginsburg 2017, not the paper's): SGD with momentum whose learning
+#   rate is scaled per layer to the layer's size -- lr 0.001 moves every layer 0.1% of its size per
+#   step. Trains from scratch on every seed tried.
+# sgd: the paper's plain SGD (0.01 at batch 64); from scratch it crawls on the ln(C) plateau.
 # adam: fast at first, but moves conv10 1-2% of its size per step and can kill classes.
 # Lesson 11 has the measurements behind each row.
 RECIPES = {
@@ -68,8 +69,8 @@ class TrainConfig:
     image_size: int = setting(64, "training crop in pixels", positive=True)
     epochs: int = setting(10, "epochs to train", positive=True)
     batch_size: int = setting(64, "images per step", positive=True)
-    optimizer: str = setting("lars", "lars (the paper's SGD with momentum, with a learning rate per layer "
-                                     "scaled to its size), sgd (the paper's, one rate for all) or adam",
+    optimizer: str = setting("lars", "lars (SGD with momentum and a learning rate per layer scaled to its size; "
+                                     "You et al. 2017), sgd (the paper's plain SGD, one rate for all) or adam",
                              choices=list(RECIPES))
     lr: float | None = setting(None, "base learning rate (default: the optimizer's, RECIPES)")
     momentum: float = setting(0.9, "SGD momentum (Adam's beta1)")
@@ -85,6 +86,8 @@ class TrainConfig:
     out: str = setting("runs/default", "run folder")
     synthetic_train: int = setting(SYNTHETIC_SIZES[0], "synthetic training images", positive=True)
     synthetic_val: int = setting(SYNTHETIC_SIZES[1], "synthetic validation images", positive=True)
+    layers: str = setting("", "a folder of your own layers, the course's assignments (e.g. assignments): "
+                              "train a network made of them; each file must pass `check` first")
 
     def __post_init__(self):
         if self.optimizer not in RECIPES:
@@ -175,6 +178,7 @@ class Run:
     rows: list[dict]                  # metrics.csv so far (a resumed run's earlier epochs)
     folder: RunFolder                 # where it is written (locked by prepare, released by close())
     progress: bool = True
+    loss_fn: nn.Module = field(default_factory=nn.SoftmaxCrossEntropy)
 
     @property
     def out(self) -> Path:
@@ -220,6 +224,9 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
                           **config.model_args)                # image_grad: training needs no image gradient
         model.to(np.dtype(config.dtype))
         optimizer = make_optimizer(config.optimizer, model, config.lr, config.momentum, config.weight_decay)
+        loss_fn = nn.SoftmaxCrossEntropy()
+        if config.layers:                                     # the learner's own layers (course/)
+            model, optimizer, loss_fn = with_your_layers_run(config, model, optimizer, progress)
         rows = []
         if point is None:
             if config.class_margin and hasattr(model, "start_classes_alive"):
@@ -227,10 +234,27 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
                 model.start_classes_alive(first_images.astype(config.dtype), config.class_margin)
         else:
             rows = continue_from(point, folder, model, optimizer, meta, progress)
-        return Run(config, meta, model, optimizer, train_loader, val_loader, rows, folder, progress)
+        return Run(config, meta, model, optimizer, train_loader, val_loader, rows, folder, progress, loss_fn)
     except BaseException:
         folder.release()
         raise
+
+
+def with_your_layers_run(config: TrainConfig, model, optimizer, progress: bool):
+    """The model with the learner's layers in place of tinysqueeze's (course/your_layers.py), the learner's
+    SGD when `--optimizer sgd` and theirs passes, and their loss. -> (model, optimizer, loss_fn)"""
+    from ..course.your_layers import with_your_layers, your_classes
+
+    classes = your_classes(config.layers)
+    model = with_your_layers(model, classes)
+    used = sorted({type(m).__name__ for m in model.modules() if type(m) in classes.values()} | {"SoftmaxCrossEntropy"})
+    if config.optimizer == "sgd" and "SGD" in classes:
+        optimizer = classes["SGD"](model.parameters(), config.lr, momentum=config.momentum,
+                                   weight_decay=config.weight_decay)
+        used.append("SGD")
+    if progress:
+        print(f"your layers from {config.layers}: {', '.join(used)}", file=sys.stderr)
+    return model, optimizer, classes["SoftmaxCrossEntropy"]()
 
 
 def continue_from(point: ResumePoint, folder: RunFolder, model, optimizer, meta: RunMeta, progress: bool) -> list[dict]:
@@ -294,7 +318,7 @@ def schedule(config: TrainConfig, steps_per_epoch: int):
 def train_epoch(run: Run, epoch: int) -> dict:
     """One pass over the training set: one `train_step` (optim/step.py) per batch, timed and counted."""
     cfg, model, optimizer, loader = run.config, run.model.train(), run.optimizer, run.train_loader
-    loss_fn = nn.SoftmaxCrossEntropy()
+    loss_fn = run.loss_fn
     lr_at = schedule(cfg, len(loader))
     total_loss, correct, seen, start, in_steps = 0.0, 0, 0, time.perf_counter(), 0.0
     max_scores = np.full(len(run.meta.classes), -np.inf)     # each class's largest score: is it alive?
