@@ -28,7 +28,7 @@ class ReLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
             raise layer_error(self, f"expected a floating-point numpy array, got {type(x).__name__}")
-        y = np.maximum(x, 0, out=x if self.inplace else None)   # (np.where(x > 0, x, 0) is 8x slower)
+        y = np.maximum(x, 0, out=x if self.inplace else None)   # (np.where(x > 0, x, 0): 4-10x slower, lesson 14)
         self.cache = y
         return y
 

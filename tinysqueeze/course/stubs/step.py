@@ -4,7 +4,7 @@ Write the body marked TODO, then grade it:
 
     python -m tinysqueeze check step
 
-The grader runs your step (and a second one after it) on a small network next to tinysqueeze's
+The grader runs three of your steps on a small network next to tinysqueeze's
 (`tinysqueeze/optim/step.py`), compares the loss, the logits and every weight afterwards, and says
 what is probably wrong when something is.
 """
