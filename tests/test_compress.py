@@ -96,7 +96,7 @@ def test_pruned_weights_stay_zero_through_training(make_optimizer):
     model = nn.Sequential(conv)
     masks = prune(model, 0.3)
     optimizer = make_optimizer(model)
-    zero_pruned_gradients = gradient_masker(model, masks)
+    zero_pruned_gradients = gradient_masker(model, masks, optimizer)
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
     for _ in range(5):
         optimizer.zero_grad()
@@ -106,6 +106,50 @@ def test_pruned_weights_stay_zero_through_training(make_optimizer):
         optimizer.step()
     assert not conv.weight.data[~masks["0.weight"]].any()
     assert conv.weight.data[masks["0.weight"]].all()
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda model: SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda model: LARS(layer_groups(model), lr=0.01, momentum=0.9, weight_decay=0.01),
+    lambda model: Adam(model.parameters(), lr=0.01, weight_decay=0.01)], ids=["sgd", "lars", "adam"])
+def test_pruned_weights_stay_zero_under_an_optimizer_that_trained_before_pruning(make_optimizer):
+    """Lesson 16's loop, with an optimizer that already has momentum: it trained the dense layer for 3
+    steps, then the layer is pruned and fine-tuned through gradient_masker. Every pruned weight must be
+    exactly zero after every step (the momentum they had must not move them), and the kept weights
+    must still train. (Masking the gradients alone left all of them non-zero under SGD and LARS.)"""
+    conv = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(0))
+    model = nn.Sequential(conv)
+    optimizer = make_optimizer(model)
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
+
+    def step(after_backward=lambda: None):
+        optimizer.zero_grad()
+        out = model(x)
+        model.backward(out)                       # gradient of 0.5 * sum(out**2)
+        after_backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    masks = prune(model, 0.3)
+    pruned = ~masks["0.weight"]
+    zero_pruned = gradient_masker(model, masks, optimizer)
+    for _ in range(4):
+        kept_before = conv.weight.data[~pruned].copy()
+        step(zero_pruned)
+        assert np.count_nonzero(conv.weight.data[pruned]) == 0
+        assert not np.array_equal(conv.weight.data[~pruned], kept_before)
+
+
+def test_gradient_masker_refuses_an_optimizer_whose_momentum_it_cannot_clear():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, rng=np.random.default_rng(0)))
+    masks = prune(model, 0.5)
+
+    class Opaque:
+        params = model.parameters()
+
+    with pytest.raises(TypeError, match="Opaque keeps no per-parameter state"):
+        gradient_masker(model, masks, Opaque())
 
 
 def test_kmeans_linear_init_and_quantized_weights():

@@ -48,6 +48,36 @@ def test_a_two_point_sweep_over_two_seeds_runs_collects_plots_and_resumes(tmp_pa
     assert [r["top1"] for r in again] == [r["top1"] for r in summary]
 
 
+def test_resuming_a_sweep_continues_a_partly_trained_point_and_skips_a_finished_one(tmp_path, tiny_runs,
+                                                                                   monkeypatch):
+    """A sweep of 2 epochs, stopped: seed 0's run has finished epoch 1 only (its last.npz says so), seed 1's
+    both. Run again, the sweep must train seed 0 again, continuing it (train --resume), and leave seed 1
+    alone. The training processes are recorded, not started."""
+    import shutil
+
+    plan = sweep.Sweep("sr", sweep.make_points("sr", ["0.5"]), [0, 1], tiny_config(epochs=2), tmp_path / "sr")
+    point = plan.points[0]
+    shutil.copytree(tiny_runs(epochs=1), plan.folder(point, 0).path)      # stopped after epoch 1 of 2
+    shutil.copytree(tiny_runs(epochs=2), plan.folder(point, 1).path)      # finished
+    started = []
+
+    class Recorded:
+        """A trainer's process, recorded and not started: it ends at once, successfully."""
+
+        def __init__(self, command, **kwargs):
+            started.append(command)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(sweep.subprocess, "Popen", Recorded)
+    sweep.run_sweep(plan, progress=False)
+    assert len(started) == 1, started
+    command = started[0]
+    assert command[command.index("--out") + 1] == str(plan.folder(point, 0).path)
+    assert command[command.index("--seed") + 1] == "0" and "--resume" in command
+
+
 def test_points_the_seeds_cannot_tell_apart_are_named():
     def point(name, top1s):
         runs = [{"top1": t, "top5": 1.0} for t in top1s]

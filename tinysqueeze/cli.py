@@ -144,9 +144,12 @@ def diagnose_arguments(p) -> None:
 
 
 def cmd_diagnose(args) -> int:
+    from .formats.atomic import check_output
     from .training.diagnose import format_trace, plot_trace, trace_recipe
 
     config = train_config(args)
+    if args.plot is not None:
+        check_output(args.plot, "--plot", ".png", {"--data": config.data, "--config": getattr(args, "config", None)})
     records, names = trace_recipe(config, args.steps, progress=not args.quiet)
     print(format_trace(records, max(1, args.steps // 15), names))
     if args.plot:
@@ -168,13 +171,15 @@ def evaluate_arguments(p) -> None:
 def cmd_evaluate(args) -> int:
     from .evaluation.evaluate import evaluate, format_evaluation, summary
     from .evaluation.plots import plot_confusion
+    from .formats.atomic import check_output
     from .training.runs import data_for, load_run, loader_for
 
+    confusion = Path(args.confusion or Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}-confusion-{args.split}.png"))
+    check_output(confusion, "--confusion", ".png", {"--checkpoint": args.checkpoint, "--data": args.data})
     model, meta, _ = load_run(args.checkpoint)
     dataset = data_for(meta, args.split, args.data, progress=not args.json)
     result = evaluate(model, loader_for(meta, dataset, args.batch_size), len(meta.classes), progress=not args.json)
     names = dataset.display_names or meta.class_names
-    confusion = Path(args.confusion or Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}-confusion-{args.split}.png"))
     try:
         plot_confusion(result["confusion"], names, confusion,
                        f"{meta.model} on {args.data or meta.data} ({args.split}): top-1 {100 * result['top1']:.1f}%")
@@ -209,6 +214,8 @@ def compress_arguments(p) -> None:
                    help="per-layer densities: 'paper' prunes the 3x3 and final layers only (as the paper's "
                         "released model), 'uniform' every layer alike")
     p.add_argument("--out", required=True, help="the .tsq file to write")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing file at --out that is not a .tsq file (never an input of the command)")
     p.add_argument("--finetune-epochs", type=non_negative_int, default=0,
                    help="fine-tune after pruning and after sharing (default 0: no fine-tuning)")
     p.add_argument("--data", help="dataset for fine-tuning and accuracy (a checkpoint's own by default)")
@@ -221,10 +228,12 @@ def cmd_compress(args) -> int:
     from .compress import deep_compress, format_sizes, save_compressed
     from .compress.prune import check_density
     from .compress.quantize import check_bits
+    from .formats.atomic import check_output
     from .models import get_model
     from .training.runs import compression_data, load_model
 
     check_density(args.density), check_bits(args.bits)
+    check_output(args.out, "--out", ".tsq", {"--checkpoint": args.checkpoint, "--data": args.data}, args.overwrite)
     if args.checkpoint:
         model, meta = load_model(args.checkpoint, args.model)      # a training checkpoint knows its model
     else:
@@ -264,8 +273,12 @@ def sweep_of(args, kind: str, points):
 def run_sweep_command(args, sweep) -> list[dict]:
     from .studies.sweep import run_sweep
 
-    return run_sweep(sweep, workers=args.workers, print_commands=args.print_commands,
-                     collect_only=args.collect_only, progress=not args.quiet)
+    try:
+        return run_sweep(sweep, workers=args.workers, print_commands=args.print_commands,
+                         collect_only=args.collect_only, progress=not args.quiet)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the sweep stopped: finished runs are kept, a stopped run continues from its "
+                                f"last epoch; the same command carries on ({sweep.out})") from None
 
 
 def sweep_arguments(p) -> None:
@@ -465,4 +478,11 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as interrupt:           # Ctrl-C in any command (train says more itself)
+        print(f"\ninterrupted{': ' + str(interrupt) if str(interrupt) else ''}", file=sys.stderr)
+        return 130
+    except OSError as error:                         # a full disk, a read-only folder, a file in a folder's place
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
         return 2

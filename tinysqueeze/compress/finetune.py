@@ -24,9 +24,9 @@ def _epochs(model, loader, epochs: int, optimizer, after_backward, progress: boo
 
 
 def finetune_pruned(model, masks: dict, loader, epochs: int, lr: float = 1e-4, progress: bool = True) -> None:
-    """Trains the surviving weights; pruned ones stay exactly zero (their gradients are masked)."""
+    """Trains the surviving weights; pruned ones stay exactly zero (gradient_masker, between backward and step)."""
     optimizer = Adam(model.parameters(), lr)
-    _epochs(model, loader, epochs, optimizer, gradient_masker(model, masks), progress, "fine-tuning pruned")
+    _epochs(model, loader, epochs, optimizer, gradient_masker(model, masks, optimizer), progress, "fine-tuning pruned")
 
 
 def finetune_shared(model, shared, loader, epochs: int, lr: float = 1e-4, progress: bool = True) -> None:

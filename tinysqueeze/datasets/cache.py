@@ -28,7 +28,7 @@ from tqdm import tqdm
 from .transforms import center_crop, load_rgb, resize_shorter, to_chw_uint8
 from .folders import FileList
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2      # 2: 16-bit images scaled to 8 bits (transforms.to_rgb8), no longer clipped at 255
 
 
 def default_cache_dir(root: Path) -> Path:

@@ -15,15 +15,47 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def load_rgb(path) -> Image.Image:
-    """Opens an image file as RGB (grayscale and palette images are converted).
+    """Opens an image file as RGB, 8 bits a channel, whatever its mode and bit depth (to_rgb8).
 
     Raises ValueError naming the file for anything unreadable, including an image over Pillow's
     decompression-bomb limit (Image.MAX_IMAGE_PIXELS) -- a crafted file must not exhaust memory."""
     try:
         with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
+            return to_rgb8(im)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from None
+
+
+SIXTEEN_BIT_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """Any Pillow image -> RGB with 8 bits a channel, each mode read at its own scale.
+
+    Pillow's own convert("RGB") clips the 16-bit grey modes at 255 (a 16-bit photo turned 99.7% white),
+    so they are scaled here:
+    - I;16, I;16L, I;16B, I;16N (16-bit PNG and TIFF), and I (32-bit integers: the mode a 16-bit PGM
+      opens in, which Pillow scales to 0..65535 whatever its maxval): 0..65535 to 0..255, v / 257
+      rounded (65535 -> 255); values outside 0..65535 clipped;
+    - F (32-bit floats): on Pillow's own scale for them, 0..255 (L -> F keeps the values), rounded;
+      NaN or infinite pixels are refused;
+    - La (premultiplied alpha) through LA, as RGBa already goes to RGB;
+    - every other mode (1, L, LA, P, PA, RGB, RGBA, RGBX, RGBa, CMYK, YCbCr, LAB, HSV) by Pillow's
+      conversion. 16-bit RGB and RGBA PNGs already open as 8-bit RGB / RGBA (their high bytes).
+    Alpha is dropped, not composited, as Pillow does."""
+    if image.mode in SIXTEEN_BIT_GRAY:
+        values = np.clip(np.asarray(image).astype(np.int64), 0, 65535)      # I;16B arrives big-endian, read right
+        gray = (values + 128) // 257
+    elif image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{int((~np.isfinite(values)).sum())} of its float pixels are NaN or infinite")
+        gray = np.round(np.clip(values, 0, 255))
+    elif image.mode == "La":
+        return image.convert("LA").convert("RGB")
+    else:
+        return image.convert("RGB")
+    return Image.fromarray(gray.astype(np.uint8)).convert("RGB")
 
 
 def resize_shorter(image: Image.Image, size: int) -> Image.Image:

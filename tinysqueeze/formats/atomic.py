@@ -47,3 +47,46 @@ def write_bytes_atomically(path, data: bytes) -> None:
 def write_text_atomically(path, text: str) -> None:
     with written_atomically(path) as tmp:
         tmp.write_text(text)
+
+
+# What a file of each kind written by a command starts with: an existing file at an output path that
+# does not start so is another kind of file (a checkpoint, a dataset, a source file ...), and is
+# replaced only when the user says so (--overwrite).
+SIGNATURES = {".tsq": b"TSQZ", ".png": b"\x89PNG\r\n\x1a\n"}
+
+
+def check_output(path, flag: str, kind: str, inputs: dict | None = None, overwrite: bool | None = None) -> Path:
+    """Refuses, before any work, an output path that would destroy something: an input of the same
+    command, a folder, or an existing file that is not of the kind the command writes (unless
+    `overwrite`; an input, never).
+
+    path: the output file; flag: its option's name, for the message ("--out"); kind: what is written
+    there, a key of SIGNATURES (".tsq", ".png"); inputs: {flag: path} of the command's inputs;
+    overwrite: the command's --overwrite (None: it has none). Raises ValueError naming the paths and
+    what to do. -> Path(path)"""
+    if path is None or str(path).strip() == "":
+        raise ValueError(f"{flag} is empty: name the file to write")
+    path = Path(path)
+    for input_flag, input_path in (inputs or {}).items():
+        if input_path and _same_file(path, Path(input_path)):
+            raise ValueError(f"{flag} {path} is also this command's input ({input_flag} {input_path}): writing it "
+                             "would destroy the input; choose another file")
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; name a file inside it instead")
+    if path.exists() and not overwrite:
+        signature = SIGNATURES[kind]
+        with open(path, "rb") as f:
+            if f.read(len(signature)) != signature:
+                remedy = "pass --overwrite to replace it, or choose" if overwrite is not None else "choose"
+                raise ValueError(f"{flag} {path} already exists and is not a {kind} file (this command writes one "
+                                 f"there); {remedy} another file")
+    if not path.parent.exists():
+        raise ValueError(f"{flag} {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()

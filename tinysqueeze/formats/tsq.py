@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_bytes_atomically
+from .checkpoint import non_finite_count, refuse_unusable_weights
 from .huffman import code_lengths, decode, encode
 
 MAGIC = b"TSQZ"
@@ -186,8 +187,12 @@ def read_tsq(path) -> tuple[dict, dict]:
         shape = tuple(entry["shape"])
         if entry["kind"] == "raw":
             state[entry["name"]] = np.frombuffer(parts[0], dtype=np.float32).reshape(shape).copy()
+            refuse_unusable_weights({entry["name"]: state[entry["name"]]}, path)
             continue
         codebook = np.frombuffer(parts[0], dtype=np.float32)
+        if not np.isfinite(codebook).all():     # even an entry no weight uses: the file is not what was written
+            raise ValueError(f"{path}: {entry['name']}: its codebook has {non_finite_count(codebook)}: refusing to "
+                             "load non-finite weights")
         code_table, gap_table = np.frombuffer(parts[1], np.uint8), np.frombuffer(parts[2], np.uint8)
         codes = decode(parts[3], entry["code_bits"], entry["entries"],
                        {s: int(v) for s, v in enumerate(code_table) if v})

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import written_atomically
-from .checkpoint import checkpoint_weights
+from .checkpoint import checkpoint_weights, refuse_unusable_weights
 from .tsq import is_tsq, read_tsq
 
 # PyTorch storage class name -> NumPy dtype
@@ -59,15 +59,18 @@ def load_weights(path) -> "collections.OrderedDict[str, np.ndarray]":
     """Reads a weights file of any known kind (by content) -> OrderedDict name -> array.
 
     Raises FileNotFoundError for a missing file and ValueError (naming the file) for one that is
-    corrupt, truncated or of an unknown kind.
+    corrupt, truncated or of an unknown kind, and (naming the tensor) for weights that are not finite
+    real numbers: NaN, infinite or complex values are refused, never loaded.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}")
     try:
-        return _load_any(path)
+        state = _load_any(path)
     except (pickle.UnpicklingError, zipfile.BadZipFile, KeyError, EOFError, struct.error, OSError) as error:
         raise ValueError(f"{path} could not be read as weights: {error}") from None
+    refuse_unusable_weights(state, path)
+    return state
 
 
 def _load_any(path: Path):

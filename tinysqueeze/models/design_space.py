@@ -28,6 +28,9 @@ def round_half_up(value: float) -> int:
     return int(math.floor(value + 0.5))
 
 
+MAX_CHANNELS = 16384    # per layer: 16x the paper's widest (1024); beyond it, memory, not a network
+
+
 def fire_sizes_from_metaparameters(base_e=128, incr_e=128, pct_3x3=0.5, freq=2, sr=0.125, num_fire=8):
     """The paper's metaparameters -> [(s1x1, e1x1, e3x3)] for fire2 ... fire9.
 
@@ -35,6 +38,9 @@ def fire_sizes_from_metaparameters(base_e=128, incr_e=128, pct_3x3=0.5, freq=2, 
     """
     if not (isinstance(freq, int) and freq >= 1):
         raise ValueError(f"freq must be a positive integer, got {freq!r}")
+    for name, value in (("base_e", base_e), ("incr_e", incr_e), ("pct_3x3", pct_3x3), ("sr", sr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
     if base_e <= 0 or incr_e < 0:
         raise ValueError(f"base_e must be positive and incr_e non-negative, got base_e={base_e}, incr_e={incr_e}")
     if not 0.0 <= pct_3x3 <= 1.0:
@@ -44,6 +50,9 @@ def fire_sizes_from_metaparameters(base_e=128, incr_e=128, pct_3x3=0.5, freq=2, 
     sizes = []
     for i in range(num_fire):
         e = base_e + incr_e * (i // freq)
+        if max(e, sr * e) > MAX_CHANNELS:
+            raise ValueError(f"fire{i + 2} would have {max(e, sr * e):,.0f} channels (base_e = {base_e}, incr_e = "
+                             f"{incr_e}, sr = {sr}); tinysqueeze builds at most {MAX_CHANNELS:,} per layer")
         e3 = round_half_up(pct_3x3 * e)
         e1 = e - e3
         s = round_half_up(sr * e)

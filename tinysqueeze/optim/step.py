@@ -11,7 +11,8 @@
 compression's fine-tuning all run. What differs between them goes in through `after_backward`,
 called when every gradient is known and no weight has moved yet, the one place where a gradient may
 be changed or read:
-- pruning (compress/finetune.py): zero the gradients of pruned weights, so they stay zero;
+- pruning (compress/finetune.py): zero the pruned weights, their gradients and their momentum, so
+  they stay zero;
 - weight sharing (compress/finetune.py): sum each cluster's weight gradients into its centroid's;
 - data-parallel training, when it comes (it is not written yet): average every gradient across the
   workers (an all-reduce).

@@ -23,14 +23,18 @@ folder (`dataclasses.replace`), trained by the same `train` command line a clust
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import math
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -114,9 +118,12 @@ def make_points(kind: str, values: list[str] | None, version: str = "1_1") -> li
 
 def _number(text: str, what: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"{what} values must be numbers, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} values must be finite numbers, got {text!r}")
+    return value
 
 
 # ---------------------------------------------------------------------------- a sweep: configs
@@ -156,17 +163,60 @@ def train_command(config: TrainConfig) -> list[str]:
     return [sys.executable, "-m", "tinysqueeze", "train", *config.to_argv(), "--quiet"]
 
 
+class RunFailed(ValueError):
+    """A run of the sweep ended with an error; the message names it, its last error line and its log."""
+
+
+# The trainers running now (one per busy worker), so that a Ctrl-C can stop them at once.
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+
+
+def _die_with_the_sweep() -> None:
+    """Runs in a trainer's process before it starts (Linux): ask the kernel for SIGTERM when the
+    thread that started it dies -- even by `kill -9` of the sweep -- so no trainer is left orphaned,
+    holding its run folder's lock."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)        # 1: PR_SET_PDEATHSIG
+
+
 def run_point(config: TrainConfig, threads: int) -> None:
-    """Trains one run in its own process (resuming it if it has a checkpoint)."""
+    """Trains one run in its own process (resuming it if it has a checkpoint). Raises RunFailed."""
     folder = RunFolder(config.out)
     command = train_command(config) + (["--resume"] if folder.has_resume_point() else [])
     threads = os.environ.get("OPENBLAS_NUM_THREADS", str(threads))      # a thread count you set wins
     env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
     folder.path.mkdir(parents=True, exist_ok=True)
     with open(folder.log, "a") as log:
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"training {folder.path.name} failed (exit {result.returncode}); see {folder.log}")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   preexec_fn=_die_with_the_sweep if sys.platform.startswith("linux") else None)
+        with _running_lock:
+            _running.add(process)
+        try:
+            returncode = process.wait()
+        finally:
+            with _running_lock:
+                _running.discard(process)
+    if returncode != 0:
+        errors = [line.strip() for line in folder.log.read_text(errors="replace").splitlines() if line.startswith("error:")]
+        reason = f": {errors[-1]}" if errors else ""
+        raise RunFailed(f"training {folder.path.name} failed (exit {returncode}){reason}; its log: {folder.log}")
+
+
+def stop_running_trainers(timeout: float = 30.0) -> None:
+    """Sends every running trainer SIGINT (it stops as after a Ctrl-C: its folder stays resumable) and
+    waits for them; SIGKILL for one that has not stopped within `timeout` seconds."""
+    with _running_lock:
+        processes = list(_running)
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def collect(sweep: Sweep, num_classes: int) -> list[dict]:
@@ -297,10 +347,28 @@ def run_sweep(sweep: Sweep, workers: int = 1, print_commands: bool = False, coll
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers) as pool, \
                 tqdm(total=len(todo), desc=f"sweep {sweep.kind}", unit="run", disable=not progress) as bar:
-            futures = [pool.submit(run_point, sweep.config(p, seed), threads) for p, seed in todo]
-            for future in futures:
-                future.result()
-                bar.update(1)
+            stop = threading.Event()                 # set by a failure or Ctrl-C: start nothing more
+
+            def train_unless_stopped(config: TrainConfig) -> None:
+                if stop.is_set():
+                    return
+                try:
+                    run_point(config, threads)
+                except BaseException:
+                    stop.set()
+                    raise
+
+            futures = [pool.submit(train_unless_stopped, sweep.config(p, seed)) for p, seed in todo]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update(1)
+            except BaseException:            # a run failed, or Ctrl-C: start nothing more
+                stop.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                if not isinstance(sys.exc_info()[1], RunFailed):
+                    stop_running_trainers()  # Ctrl-C: the running ones stop too (a failure lets them finish)
+                raise
         if progress:
             print(f"trained {len(todo)} run(s) in {time.perf_counter() - start:.0f}s; "
                   f"{len(jobs) - len(todo)} already done")

@@ -315,12 +315,22 @@ class RunFolder:
             self.lock.close()
             self.lock = None
 
+    def finished_files(self) -> list[Path]:
+        """The files only a run that finished an epoch writes (a run killed before its first epoch
+        leaves at most config.json and its log, which the same command writes again)."""
+        return [p for p in (self.last, self.best, self.metrics_csv, self.curves) if p.exists()]
+
     def clear(self, overwrite: bool) -> None:
-        """Makes the folder ready for a new run: refuses to replace a run in it unless `overwrite`."""
-        if self.last.exists():
-            if not overwrite:
-                raise ValueError(f"{self.path} already holds a run; pass --resume to continue it, --overwrite to "
-                                 "replace it, or choose another --out")
+        """Makes the folder ready for a new run: refuses to replace a run in it unless `overwrite`,
+        whichever of its files are left (a run whose last.npz was deleted still has best.npz)."""
+        found = self.finished_files()
+        if found and not overwrite:
+            names = ", ".join(p.name for p in found)
+            resume = ("pass --resume to continue it, " if self.last.exists() else
+                      "it cannot be resumed (its last.npz is gone); ")
+            raise ValueError(f"{self.path} already holds a run ({names}); {resume}--overwrite to replace it, or "
+                             "choose another --out")
+        if overwrite:
             for path in self.run_files():
                 path.unlink(missing_ok=True)
 

@@ -97,11 +97,16 @@ class TrainConfig:
                 setattr(self, name, value)
 
     def validate(self) -> None:
+        if not str(self.out).strip():
+            raise ValueError("--out is empty: name the run's folder (e.g. runs/mine)")
         if self.epochs <= 0 or self.batch_size <= 0 or self.image_size < MIN_IMAGE_SIZE:
             raise ValueError(f"epochs and batch_size must be positive and image_size at least {MIN_IMAGE_SIZE}, got "
                              f"epochs={self.epochs}, batch_size={self.batch_size}, image_size={self.image_size}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs:g}) is longer than the run ({self.epochs} epochs): "
+                             "the learning rate would never reach its base value")
         for name in ("lr", "weight_decay", "warmup_epochs", "class_margin", "momentum"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0) or (name == "lr" and value == 0):
