@@ -129,7 +129,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(monkeypatch, t
 def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="optimizer must be one of"):
         tiny_config(tmp_path, optimizer="lbfgs")
-    with pytest.raises(ValueError, match="image_size at least 32"):
+    with pytest.raises(ValueError, match="image_size from 32 to 1024"):
         prepare(tiny_config(tmp_path, image_size=16), progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         prepare(tiny_config(tmp_path / "nothing"), resume=True, progress=False)

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from .datasets import MAX_CLASSES, MAX_IMAGE_SIZE      # the largest sizes a flag may ask for
+
 
 def gradcheck_arguments(p) -> None:
     p.add_argument("--only", help="check only layers whose name contains this text")
@@ -62,8 +64,9 @@ def cmd_models(args) -> int:
 
 def summary_arguments(p) -> None:
     p.add_argument("--model", default="squeezenet1_0", help="a name from `models` (default squeezenet1_0)")
-    p.add_argument("--image-size", type=positive_int, default=227, help="input side in pixels (default 227)")
-    p.add_argument("--num-classes", type=positive_int, default=1000)
+    p.add_argument("--image-size", type=image_size, default=227,
+                   help=f"input side in pixels, at most {MAX_IMAGE_SIZE} (default 227)")
+    p.add_argument("--num-classes", type=class_count, default=1000, help=f"at most {MAX_CLASSES:,} (default 1000)")
 
 
 def cmd_summary(args) -> int:
@@ -81,7 +84,8 @@ def predict_arguments(p) -> None:
                                         "preprocessing come from it")
     p.add_argument("--model", default="squeezenet1_1", help="architecture of the weights (default squeezenet1_1)")
     p.add_argument("--classes", help="class names file: one per line, or wnid<TAB>name")
-    p.add_argument("--image-size", type=positive_int, default=224, help="centre crop (default 224, after resize 256)")
+    p.add_argument("--image-size", type=image_size, default=224,
+                   help=f"centre crop, at most {MAX_IMAGE_SIZE} (default 224, after resize 256)")
     p.add_argument("--topk", type=positive_int, default=5)
 
 
@@ -207,7 +211,8 @@ def cmd_data_get(args) -> int:
 def compress_arguments(p) -> None:
     p.add_argument("--model", default="squeezenet1_1", help="architecture of the weights")
     p.add_argument("--checkpoint", help="any weights file (.npz, training checkpoint, .pth); none: fresh weights")
-    p.add_argument("--num-classes", type=positive_int, default=1000, help="classes, without --checkpoint")
+    p.add_argument("--num-classes", type=class_count, default=1000,
+                   help=f"classes (of fresh weights, without a checkpoint), at most {MAX_CLASSES:,} (default 1000)")
     p.add_argument("--density", type=float, default=0.33, help="share of each layer's weights kept, in (0, 1]")
     p.add_argument("--bits", type=int, default=6, help="bits per shared-weight code, 1..8 (2^bits clusters)")
     p.add_argument("--policy", choices=["paper", "uniform"], default="paper",
@@ -219,7 +224,8 @@ def compress_arguments(p) -> None:
     p.add_argument("--finetune-epochs", type=non_negative_int, default=0,
                    help="fine-tune after pruning and after sharing (default 0: no fine-tuning)")
     p.add_argument("--data", help="dataset for fine-tuning and accuracy (a checkpoint's own by default)")
-    p.add_argument("--image-size", type=positive_int, default=64, help="without a training checkpoint")
+    p.add_argument("--image-size", type=image_size, default=64,
+                   help=f"without a training checkpoint, at most {MAX_IMAGE_SIZE} (default 64)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (Adam)")
 
@@ -320,7 +326,7 @@ def cmd_compare(args) -> int:
 
 def bench_arguments(p) -> None:
     p.add_argument("--model", help="one model to measure (default: the standard three configurations)")
-    p.add_argument("--image-size", type=positive_int, default=64)
+    p.add_argument("--image-size", type=image_size, default=64, help=f"at most {MAX_IMAGE_SIZE} (default 64)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--rounds", type=positive_int, default=5,
                    help="alternations of ours and PyTorch's (default 5); medians over them are reported")
@@ -395,6 +401,7 @@ def add_training_arguments(p, set_per_run: tuple[str, ...] = ()) -> None:
         options = dict(f.metadata)
         default = {} if f.default is MISSING else f.default
         parse = positive_int if options.pop("positive", False) else parsers[str(f.type)]
+        parse = {MAX_IMAGE_SIZE: image_size}.get(options.pop("maximum", None), parse)
         if default is None:          # the optimizer's (RECIPES) unless given
             options["help"] += f" [{', '.join(f'{name}: {r[f.name]:g}' for name, r in RECIPES.items())}]"
         else:
@@ -457,6 +464,20 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def at_most(maximum: int, what: str):
+    """A positive whole number up to `maximum` (sizes that would allocate without bound are refused)."""
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected at most {maximum} ({what}), got {value}")
+        return value
+    return parse
+
+
+image_size = at_most(MAX_IMAGE_SIZE, "pixels a side")
+class_count = at_most(MAX_CLASSES, "classes")
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:

@@ -40,7 +40,7 @@ def default_cache_dir(root: Path) -> Path:
 
 
 def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return hashlib.sha256(os.fsencode(text)).hexdigest()[:10]     # a path's bytes, whatever its encoding
 
 
 def _fingerprint(files: FileList, size: int) -> str:
@@ -48,9 +48,9 @@ def _fingerprint(files: FileList, size: int) -> str:
     for path, label in zip(files.paths, files.labels):
         try:
             st = os.stat(path)
-            h.update(f"{path.name}|{label}|{st.st_size}|{int(st.st_mtime)}\n".encode())
+            h.update(os.fsencode(path.name) + f"|{label}|{st.st_size}|{int(st.st_mtime)}\n".encode())
         except OSError:
-            h.update(f"{path.name}|{label}|missing\n".encode())
+            h.update(os.fsencode(path.name) + f"|{label}|missing\n".encode())
     return h.hexdigest()[:12]
 
 
@@ -68,8 +68,7 @@ def cached_arrays(files: FileList, size: int, cache_dir: Path, split: str, worke
     stem = cache_dir / f"{split}-{size}px-{_fingerprint(files, size)}"
     images_file, meta_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
     if images_file.is_file() and meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
-        return np.load(images_file, mmap_mode="r"), np.asarray(meta["labels"], np.int64), meta["skipped"]
+        return read_cache(images_file, meta_file, size, len(files.classes))
 
     n = len(files.paths)
     mine = f"{os.getpid()}-{threading.get_ident()}"               # temporary names of this process's own
@@ -105,6 +104,34 @@ def cached_arrays(files: FileList, size: int, cache_dir: Path, split: str, worke
     meta_tmp.write_text(json.dumps({"labels": labels.tolist(), "skipped": skipped, "classes": files.classes}))
     publish(meta_tmp, meta_file)
     return np.load(images_file, mmap_mode="r"), labels, skipped
+
+
+def read_cache(images_file: Path, meta_file: Path, size: int, num_classes: int):
+    """A finished cache: its images (memory-mapped), labels and skipped paths, each checked against the
+    others, or a ValueError naming the damaged file and the fix (a published cache file is never rewritten,
+    so a damaged one stays damaged until it is deleted; the next run decodes the images again)."""
+    fix = "delete it and run again (the images are decoded anew)"
+    try:
+        meta = json.loads(meta_file.read_text())
+        labels, skipped = np.asarray(meta["labels"]), meta["skipped"]
+        if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu") or not isinstance(skipped, list):
+            raise ValueError("its labels are not a list of whole numbers")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError) as error:
+        raise ValueError(f"the data cache {meta_file} is damaged ({type(error).__name__}: {error}); {fix}") from None
+    labels = labels.astype(np.int64)
+    outside = labels[(labels < 0) | (labels >= num_classes)]
+    if outside.size:
+        raise ValueError(f"the data cache {meta_file} is damaged: label {outside[0]} is out of range for its "
+                         f"{num_classes} classes; {fix}")
+    try:
+        images = np.load(images_file, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"the data cache {images_file} is damaged ({error}); {fix}") from None
+    if images.dtype != np.uint8 or images.shape != (len(labels), 3, size, size):
+        raise ValueError(f"the data cache {images_file} holds {images.dtype} {images.shape}, not the "
+                         f"(N, 3, {size}, {size}) uint8 images of the {len(labels)} labels in {meta_file}: one of "
+                         f"them is damaged; delete both and run again (the images are decoded anew)")
+    return images, labels, skipped
 
 
 def publish(tmp: Path, final: Path) -> None:

@@ -10,13 +10,16 @@ Each finder returns a `FileList`: paths, integer labels and class names, for one
 """
 from __future__ import annotations
 
+import os
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+DOWNSAMPLED_CLASSES = 1000     # downsampled ImageNet's labels are 1..1000
 
 
 @dataclass
@@ -27,7 +30,38 @@ class FileList:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    found = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(utf8_named(found, "file"))
+
+
+def utf8_named(paths: list[Path], kind: str) -> list[Path]:
+    """The paths whose names are UTF-8; the others (a name in Latin-1, say, which Python can only hold as
+    surrogate escapes that no UTF-8 file, cache or JSON can store) are skipped with a warning naming each,
+    bytes shown as \\xNN, so one odd name does not stop a whole dataset."""
+    good, bad = [], []
+    for path in paths:
+        try:
+            path.name.encode("utf-8")
+            good.append(path)
+        except UnicodeEncodeError:
+            bad.append(shown(path))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} {kind}(s) whose names are not UTF-8 (rename them to use them): "
+                      + ", ".join(bad[:10]) + (" ..." if len(bad) > 10 else ""), stacklevel=3)
+    return good
+
+
+def shown(path) -> str:
+    """A path for a message, any byte that is not UTF-8 written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def read_text(path: Path) -> str:
+    """A dataset's text file (class lists, annotations), or a ValueError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{shown(path)} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
 def image_folder(root) -> FileList:
@@ -35,7 +69,8 @@ def image_folder(root) -> FileList:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no dataset folder at {root}")
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_dirs = sorted(utf8_named([d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")],
+                                   "class folder"))
     if len(class_dirs) < 2:
         raise ValueError(f"{root}: an image folder needs at least two class sub-folders "
                          f"(root/<class>/*.jpg), found {len(class_dirs)}")
@@ -54,9 +89,10 @@ def tiny_imagenet(root, split: str) -> FileList:
     root = Path(root)
     wnids_file = root / "wnids.txt"
     if wnids_file.is_file():
-        classes = [w.strip() for w in wnids_file.read_text().split() if w.strip()]
+        classes = [w.strip() for w in read_text(wnids_file).split() if w.strip()]
     else:
-        classes = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
+        classes = sorted(d.name for d in utf8_named([d for d in (root / "train").iterdir() if d.is_dir()],
+                                                    "class folder"))
     index = {w: k for k, w in enumerate(classes)}
     paths, labels = [], []
     if split == "train":
@@ -70,7 +106,7 @@ def tiny_imagenet(root, split: str) -> FileList:
         annotations = root / "val" / "val_annotations.txt"
         if not annotations.is_file():
             raise FileNotFoundError(f"Tiny ImageNet's {annotations} is missing")
-        for line_number, line in enumerate(annotations.read_text().splitlines(), 1):
+        for line_number, line in enumerate(read_text(annotations).splitlines(), 1):
             if not line.strip():
                 continue
             fields = line.split("\t")
@@ -98,13 +134,21 @@ def read_downsampled_batch(path: Path):
             raise ValueError(f"{path} is not a downsampled-ImageNet batch file: {error}") from None
     if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
         raise ValueError(f"{path}: expected a dict with 'data' and 'labels'")
-    data = np.asarray(batch["data"], dtype=np.uint8)
+    try:
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch["labels"], dtype=np.int64) - 1     # 1-based in the files
+    except (ValueError, TypeError, OverflowError) as error:
+        raise ValueError(f"{path}: 'data' must be uint8 rows and 'labels' whole numbers ({error})") from None
+    if data.ndim != 2 or labels.ndim != 1 or len(labels) != len(data) or len(data) == 0:
+        raise ValueError(f"{path}: expected 'data' of shape (N, 3*S*S) and N 'labels', got {data.shape} and "
+                         f"{labels.shape}")
     side = int(round((data.shape[1] / 3) ** 0.5))
-    if data.ndim != 2 or 3 * side * side != data.shape[1]:
+    if 3 * side * side != data.shape[1]:
         raise ValueError(f"{path}: 'data' rows of {data.shape[1]} bytes are not 3*S*S images")
-    labels = np.asarray(batch["labels"], dtype=np.int64) - 1     # 1-based in the files
-    if labels.min() < 0:
-        raise ValueError(f"{path}: labels must be 1-based (found {labels.min() + 1})")
+    if labels.min() < 0 or labels.max() >= DOWNSAMPLED_CLASSES:
+        wrong = labels.min() if labels.min() < 0 else labels.max()
+        raise ValueError(f"{path}: label {wrong + 1} is out of range: downsampled ImageNet's labels are 1 to "
+                         f"{DOWNSAMPLED_CLASSES}")
     return data.reshape(-1, 3, side, side), labels
 
 

@@ -12,6 +12,8 @@ from PIL import Image
 CROP_RATIO = 0.875                     # a 224 crop of an image resized to 256: torchvision's ImageNet recipe
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_IMAGE_SIZE = 1024                  # the largest crop any command takes (4.6x the paper's 224): a flag or a
+                                       # checkpoint asking for more is refused before anything is allocated
 
 
 def load_rgb(path) -> Image.Image:
@@ -59,12 +61,22 @@ def to_rgb8(image: Image.Image) -> Image.Image:
 
 
 def resize_shorter(image: Image.Image, size: int) -> Image.Image:
-    """Scales the image so that its shorter side is `size` pixels (aspect ratio kept, bilinear)."""
+    """Scales the image so that its shorter side is `size` pixels (aspect ratio kept, bilinear).
+
+    The resized image is held to Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS) as the file
+    itself is: a 2,000,000 x 1 strip, harmless to open, would otherwise become 146,000,000 x 73 pixels
+    (32 GB) for a 73-pixel side. ValueError, saying which limit was hit."""
     w, h = image.size
     if min(w, h) == size:
         return image
     scale = size / min(w, h)
-    return image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and new_w * new_h > limit:
+        raise ValueError(f"its {w:,} x {h:,} pixels would become {new_w:,} x {new_h:,} = {new_w * new_h:,} pixels "
+                         f"with the shorter side at {size}, more than Pillow's decompression-bomb limit of "
+                         f"{limit:,} pixels (PIL.Image.MAX_IMAGE_PIXELS): an image this elongated is refused")
+    return image.resize((new_w, new_h), Image.BILINEAR)
 
 
 def center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -94,5 +106,9 @@ def stored_size(crop: int) -> int:
 def eval_image(path, crop: int = 224, resize: int | None = None, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
     """An image file -> (3, crop, crop) float32, ready for a network (resize defaults to stored_size(crop))."""
     resize = resize or stored_size(crop)
-    image = center_crop(resize_shorter(load_rgb(path), resize), crop)
+    try:
+        image = center_crop(resize_shorter(load_rgb(path), resize), crop)
+    except ValueError as error:
+        raise ValueError(str(error) if str(error).startswith("cannot read image") else
+                         f"cannot read image {path}: {error}") from None
     return normalize(to_chw_uint8(image), mean, std)

@@ -18,8 +18,21 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def read_class_names(path) -> list[str]:
-    """One class per line; `wnid<TAB>name` lines (as in classes.txt) give the name."""
-    lines = [ln.rstrip("\n") for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """One class per line; `wnid<TAB>name` lines (as in classes.txt) give the name. A folder, a missing or
+    unreadable file, or one that is not UTF-8 text is a one-line error naming it (`--classes`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--classes {path} is a folder: give a text file of class names, one per line")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--classes {path}: no such file of class names") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"--classes {path} is not UTF-8 text ({error.reason} at byte {error.start}): give a "
+                         "text file of class names, one per line") from None
+    except OSError as error:
+        raise ValueError(f"--classes {path} cannot be read ({error.strerror})") from None
+    lines = [ln.rstrip("\n") for ln in text.splitlines() if ln.strip()]
     return [ln.split("\t", 1)[1] if "\t" in ln else ln for ln in lines]
 
 

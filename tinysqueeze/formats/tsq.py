@@ -19,6 +19,11 @@ Entries (Deep Compression's relative sparse index): the kept weights in flattene
 as (code, gap) with gap = position - previous position - 1. A gap over 15 is bridged by filler
 entries (code 0, gap 15) that only move the position on by 16. Loading rebuilds exactly the weights
 `codebook[code]` the compressor produced: bit-identical.
+
+The header is checked before anything is allocated (`check_header`): a crafted one, its CRC-32 made
+right, gets a ValueError naming the limit it breaks -- at most MAX_TOTAL_ELEMENTS weights in all (a
+pruned layer's zeros take no bytes, so only this bounds what a small file decodes to), and no more
+entries than their bit streams can code -- never a MemoryError.
 """
 from __future__ import annotations
 
@@ -110,6 +115,8 @@ def is_tsq(path) -> bool:
 
 
 MAX_ELEMENTS = 2 ** 28     # per array: 268 million weights (AlexNet has 61 million in all)
+MAX_TOTAL_ELEMENTS = 2 ** 27   # all arrays together: 134 million weights, twice AlexNet (a pruned layer's
+                               # zeros take no bytes, so only this bounds what a small file decodes to)
 MAX_DIMS = 8
 
 
@@ -126,10 +133,15 @@ def check_header(header, blob_bytes: int, path) -> None:
 
     if not isinstance(header, dict) or not isinstance(header.get("arrays"), list):
         bad("expected an object with a list of arrays")
+    if not isinstance(header.get("model", ""), str):
+        bad(f"model must be a model's name, got {str(header.get('model'))[:60]!r}")
+    model_args = header.get("model_args", {})
+    if not (isinstance(model_args, dict) and all(isinstance(k, str) for k in model_args)):
+        bad(f"model_args must be an object of named settings, got {str(model_args)[:60]!r}")
     if not _whole(header.get("bits"), 1, 16):
         bad(f"bits must be a whole number from 1 to 16, got {header.get('bits')!r}")
     n_codes = 2 ** header["bits"]
-    total = 0
+    total = weights = 0
     for k, entry in enumerate(header["arrays"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             bad(f"array {k} has no name")
@@ -139,6 +151,10 @@ def check_header(header, blob_bytes: int, path) -> None:
         elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
         if elements > MAX_ELEMENTS:
             bad(f"{name}: shape {shape} has {elements} elements, more than {MAX_ELEMENTS}")
+        weights += elements
+        if weights > MAX_TOTAL_ELEMENTS:
+            bad(f"its arrays up to {name} hold {weights} weights, over the limit of {MAX_TOTAL_ELEMENTS} for one "
+                ".tsq (twice AlexNet's 61 million)")
         kind = entry.get("kind")
         expected_parts = {"raw": 1, "sparse": 5}.get(kind)
         if expected_parts is None:
@@ -157,6 +173,8 @@ def check_header(header, blob_bytes: int, path) -> None:
             for bits_key, size in (("code_bits", sizes[3]), ("gap_bits", sizes[4])):
                 if not _whole(entry.get(bits_key), 0, 8 * size):
                     bad(f"{name}: {bits_key} must be a whole number up to {8 * size}, got {entry.get(bits_key)!r}")
+                if entry["entries"] > entry[bits_key]:      # every entry's code and gap take a bit at least
+                    bad(f"{name}: {entry['entries']} entries cannot fit in {bits_key} = {entry[bits_key]} bits")
     if total != blob_bytes:
         bad(f"the arrays take {total} bytes, the file holds {blob_bytes}")
 
@@ -173,8 +191,8 @@ def read_tsq(path) -> tuple[dict, dict]:
         raise ValueError(f"{path}: .tsq version {version} is not supported (expected {VERSION})")
     try:
         header = json.loads(data[9 : 9 + head_len])
-    except ValueError as error:
-        raise ValueError(f"{path}: the header is not valid JSON ({error})") from None
+    except (ValueError, RecursionError) as error:     # RecursionError: brackets nested thousands deep
+        raise ValueError(f"{path}: the header is not valid JSON ({type(error).__name__}: {error})") from None
     offset = 9 + head_len
     check_header(header, len(data) - 4 - offset, path)
     n_codes = 2 ** int(header["bits"])

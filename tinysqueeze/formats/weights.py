@@ -14,12 +14,19 @@ A `.pth` file is pickled Python. Unpickling runs whatever the file names, so it 
 blindly here: `RestrictedUnpickler` accepts only the handful of names a state_dict of tensors uses
 (an OrderedDict, `torch._utils._rebuild_tensor_v2`, storage types) and rebuilds every tensor as a
 NumPy array straight from the raw little-endian bytes of its storage.
+
+A file is data, never trusted: whatever its pickle calls, nests or claims, `load_weights` gives a
+ValueError naming the file (and the tensor), before allocating more than the file can hold -- a stored
+array its own bytes, a deflated one deflate's ratio, all arrays together `MAX_ARRAY_BYTES` (2 GiB); the
+tensors of a `.pth` no more than their storages (views and zero strides may add `VIEW_SLACK`, 64 MiB).
 """
 from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
+import pickletools
 import struct
 import zipfile
 from pathlib import Path
@@ -27,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import written_atomically
-from .checkpoint import checkpoint_weights, refuse_unusable_weights
+from .checkpoint import (MAX_ARRAY_BYTES, ZIP_ERRORS, check_npz, check_zip_sizes, checkpoint_weights,
+                         refuse_unusable_weights)
 from .tsq import is_tsq, read_tsq
 
 # PyTorch storage class name -> NumPy dtype
@@ -67,8 +75,12 @@ def load_weights(path) -> "collections.OrderedDict[str, np.ndarray]":
         raise FileNotFoundError(f"no weights file at {path}")
     try:
         state = _load_any(path)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, KeyError, EOFError, struct.error, OSError) as error:
+    except ValueError as error:
+        if str(path) in str(error):
+            raise
         raise ValueError(f"{path} could not be read as weights: {error}") from None
+    except (pickle.UnpicklingError, RecursionError, OverflowError, *ZIP_ERRORS) as error:
+        raise ValueError(f"{path} could not be read as weights: {type(error).__name__}: {error}") from None
     refuse_unusable_weights(state, path)
     return state
 
@@ -82,8 +94,10 @@ def _load_any(path: Path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             if any(n.endswith("data.pkl") for n in names):
+                check_zip_sizes(archive, path)
                 return _load_torch_zip(archive, names)
         if names and all(n.endswith(".npy") for n in names):
+            check_npz(path)
             with np.load(path, allow_pickle=False) as data:
                 if "meta" in data.files:  # a training checkpoint: its weights are the model.* arrays
                     return checkpoint_weights(data)
@@ -108,13 +122,24 @@ class _StorageType:
         self.dtype = STORAGE_DTYPES[name]
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
-    return ("tensor", storage, int(storage_offset), tuple(size), tuple(stride))
+class _Tensor:
+    """What `_rebuild_tensor_v2(storage, offset, size, stride, ...)` left: its arguments as the file gave
+    them, checked only when the tensor is made (`_tensor_view`), where its name is known."""
+
+    def __init__(self, args):
+        self.args = args
 
 
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+def _rebuild_tensor_v2(*args):
+    return _Tensor(args)
+
+
+def _rebuild_parameter(data=None, *_):
     return data
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -128,7 +153,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def __init__(self, file, storages: dict):
         super().__init__(file)
-        self.storages = storages
+        self.file, self.storages = file, storages
 
     def find_class(self, module, name):
         if module == "torch" and name in STORAGE_DTYPES:
@@ -137,13 +162,28 @@ class RestrictedUnpickler(pickle.Unpickler):
             return self.ALLOWED[(module, name)]
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a weights file holds only tensors")
 
+    def load(self):
+        """The unpickled object. What the pickle calls, builds or nests wrongly (an unhashable key,
+        OrderedDict(5), a storage type called) is an UnpicklingError, never another exception."""
+        check_pickle_lengths(self.file)
+        try:
+            return super().load()
+        except (TypeError, AttributeError, IndexError, RecursionError, OverflowError) as error:
+            raise pickle.UnpicklingError(f"not a PyTorch state_dict: its pickle fails ({type(error).__name__}: "
+                                         f"{str(error)[:200]})") from None
+
     def persistent_load(self, saved_id):
-        kind = saved_id[0].decode() if isinstance(saved_id[0], bytes) else saved_id[0]
+        if not (isinstance(saved_id, tuple) and len(saved_id) >= 5):
+            raise pickle.UnpicklingError(f"unsupported persistent id {_short(saved_id)} in a PyTorch file (expected "
+                                         "('storage', type, key, location, size))")
+        kind = saved_id[0].decode(errors="replace") if isinstance(saved_id[0], bytes) else saved_id[0]
         if kind != "storage":
-            raise pickle.UnpicklingError(f"unsupported persistent id {kind!r} in a PyTorch file")
+            raise pickle.UnpicklingError(f"unsupported persistent id {_short(kind)} in a PyTorch file")
         storage_type, key, _location, numel = saved_id[1:5]
-        if not isinstance(storage_type, _StorageType) or not isinstance(numel, int) or numel < 0:
-            raise pickle.UnpicklingError(f"storage {key!r} has no known type or a bad element count {numel!r}")
+        if not isinstance(key, str):
+            raise pickle.UnpicklingError(f"a storage's key is {_short(key)}, not text")
+        if not isinstance(storage_type, _StorageType) or not _whole(numel) or numel < 0:
+            raise pickle.UnpicklingError(f"storage {key!r} has no known type or a bad element count {_short(numel)}")
         if len(saved_id) > 5 and saved_id[5] is not None:
             raise pickle.UnpicklingError("storage views (legacy shared storages) are not supported")
         if key not in self.storages:
@@ -152,15 +192,32 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 MAX_TENSOR_DIMS = 8
+VIEW_SLACK = 64 * 2 ** 20  # tensors may take this much more than their storages (views of one storage, zero strides)
+MAX_NESTING = 8          # a state_dict is a dict of tensors, perhaps inside a dict or two ("state_dict": ...)
 
 
-def _tensor_view(storage, offset, size, stride, name: str) -> np.ndarray:
-    """A copy of the tensor (offset, size, stride) of `storage`, after proving every element it
-    reads lies inside the storage. A crafted file must get an error naming the tensor, never a read
-    outside the buffer (as_strided trusts its arguments blindly)."""
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, (dict, list, tuple)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _tensor_view(tensor: _Tensor, name: str, budget: list) -> np.ndarray:
+    """A copy of the tensor (offset, size, stride) of its storage, after proving every element it
+    reads lies inside the storage and that it fits the budget (the bytes still allowed for the file's
+    tensors: a zero stride can make a huge tensor of one element). A crafted file must get an
+    error naming the tensor, never a read outside the buffer (as_strided trusts its arguments blindly),
+    a MemoryError or an overflow."""
+    args = tensor.args
+    storage = args[0] if args else None
+    if not isinstance(storage, _Storage) or len(args) < 4:
+        raise ValueError(f"tensor {name!r}: expected (storage, offset, sizes, strides, ...), got {len(args)} "
+                         f"arguments{'' if isinstance(storage, _Storage) else ' and no storage'}")
+    offset, size, stride = args[1:4]
     where = f"tensor {name!r} (storage {storage.key})"
-    if not (isinstance(offset, int) and all(isinstance(v, int) for v in (*size, *stride))):
-        raise ValueError(f"{where}: offset, sizes and strides must be whole numbers")
+    if not (_whole(offset) and isinstance(size, tuple) and isinstance(stride, tuple)
+            and all(_whole(v) for v in (*size, *stride))):
+        raise ValueError(f"{where}: offset, sizes and strides must be a whole number and two tuples of them, got "
+                         f"{_short(offset)}, {_short(size)}, {_short(stride)}")
     if len(size) != len(stride) or len(size) > MAX_TENSOR_DIMS:
         raise ValueError(f"{where}: {len(size)} sizes and {len(stride)} strides (at most {MAX_TENSOR_DIMS} "
                          "dimensions, one stride per size)")
@@ -169,24 +226,41 @@ def _tensor_view(storage, offset, size, stride, name: str) -> np.ndarray:
     base = storage.array
     if base is None:
         raise ValueError(f"{where}: the file holds no data for its storage")
-    if 0 in size:
+    item = base.dtype.itemsize
+    nbytes = math.prod(size) * item
+    if max(size, default=0) > MAX_ARRAY_BYTES:
+        raise ValueError(f"{where}: a size of {max(size)} is over the limit of {MAX_ARRAY_BYTES} (2 GiB) for the "
+                         "arrays of one weights file")
+    if nbytes > budget[0]:
+        raise ValueError(f"{where}: sizes {size} make {nbytes} bytes, over the limit: a file's tensors may take "
+                         f"no more than their storages ({budget[1]} bytes) or 64 MiB, whichever is more "
+                         f"({budget[0]} bytes left)")
+    budget[0] -= nbytes
+    if nbytes == 0:
         return np.zeros(size, dtype=base.dtype)
     last = offset + sum((n - 1) * st for n, st in zip(size, stride))
     if last >= base.size:
         raise ValueError(f"{where}: sizes {size} with strides {stride} from offset {offset} reach element "
                          f"{last}, but the storage holds {base.size}")
-    item = base.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=[st * item for st in stride])
+    strides = [st * item if n > 1 else 0 for n, st in zip(size, stride)]   # a length-1 axis never steps
+    view = np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=strides)
     return view.copy()
 
 
-def _materialise(obj, name: str = ""):
-    """Turns the ("tensor", storage, offset, size, stride) tuples left by unpickling into arrays."""
-    if isinstance(obj, tuple) and len(obj) == 5 and obj[0] == "tensor":
-        _, storage, offset, size, stride = obj
-        return _tensor_view(storage, offset, size, stride, name)
+def _materialise(obj, budget: list, name: str = "", depth: int = 0):
+    """Turns the tensors left by unpickling (_Tensor) into arrays; dicts keyed by text, nested a little.
+    budget: [bytes left for the tensors, bytes of the storages]."""
+    if isinstance(obj, _Tensor):
+        return _tensor_view(obj, name, budget)
     if isinstance(obj, dict):
-        return collections.OrderedDict((k, _materialise(v, f"{name}.{k}" if name else str(k))) for k, v in obj.items())
+        if depth >= MAX_NESTING:
+            raise ValueError(f"the PyTorch file's dicts nest deeper than {MAX_NESTING} levels (at {name[:60]!r}...): "
+                             "not a state_dict")
+        for k in obj:
+            if not isinstance(k, str):
+                raise ValueError(f"the PyTorch file's state_dict has a key {_short(k)} that is not text")
+        return collections.OrderedDict((k, _materialise(v, budget, f"{name}.{k}" if name else k, depth + 1))
+                                       for k, v in obj.items())
     return obj
 
 
@@ -199,8 +273,9 @@ def _storage_bytes(raw: bytes, storage, where: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=storage.dtype.newbyteorder("<"))
 
 
-def _state_dict_of(obj) -> "collections.OrderedDict[str, np.ndarray]":
-    state = _materialise(obj)
+def _state_dict_of(obj, storages: dict) -> "collections.OrderedDict[str, np.ndarray]":
+    held = sum(s.array.nbytes for s in storages.values() if s.array is not None)
+    state = _materialise(obj, [max(held, VIEW_SLACK), held])
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, np.ndarray) for v in state.values()):
@@ -212,7 +287,7 @@ def _load_torch_zip(archive: zipfile.ZipFile, names: list[str]):
     pkl = next(n for n in names if n.endswith("data.pkl"))
     prefix = pkl[: -len("data.pkl")]
     storages: dict = {}
-    obj = RestrictedUnpickler(io.BytesIO(archive.read(pkl)), storages).load()
+    obj = RestrictedUnpickler(io.BytesIO(archive.read(pkl)), storages).load()     # sizes checked: check_zip_sizes
     for key, storage in storages.items():
         member = f"{prefix}data/{key}"
         if member not in names:
@@ -221,13 +296,13 @@ def _load_torch_zip(archive: zipfile.ZipFile, names: list[str]):
             raise ValueError(f"storage {key} should hold {storage.numel} elements, its member {member} has "
                              f"{archive.getinfo(member).file_size} bytes")
         storage.array = _storage_bytes(archive.read(member), storage, "the PyTorch file")
-    return _state_dict_of(obj)
+    return _state_dict_of(obj, storages)
 
 
 def _load_torch_legacy(path: Path):
     """PyTorch < 1.6: magic number, protocol, system info, the pickled object, the storage keys,
     then each storage as an int64 element count followed by its raw bytes."""
-    with open(path, "rb") as f:
+    with io.BytesIO(path.read_bytes()) as f:    # (a file object would allocate any length a pickle declares)
         # one unpickler per pickle: an unpickler may read ahead, so none is reused after another ran
         if _load_plain(f) != TORCH_MAGIC_NUMBER:
             raise ValueError(f"{path} starts with a pickle but is not a PyTorch file (wrong magic number)")
@@ -237,7 +312,7 @@ def _load_torch_legacy(path: Path):
         storages: dict = {}
         obj = RestrictedUnpickler(f, storages).load()
         keys = _load_plain(f)
-        if not isinstance(keys, list) or any(key not in storages for key in keys):
+        if not isinstance(keys, list) or any(not isinstance(key, str) or key not in storages for key in keys):
             raise ValueError(f"{path}: the list of storage keys does not match the tensors")
         remaining = path.stat().st_size
         for key in keys:
@@ -247,7 +322,20 @@ def _load_torch_legacy(path: Path):
                 raise ValueError(f"{path}: storage {key} claims {numel} elements (its tensors say "
                                  f"{storage.numel}); the file is truncated or inconsistent")
             storage.array = _storage_bytes(f.read(numel * storage.dtype.itemsize), storage, str(path))
-    return _state_dict_of(obj)
+    return _state_dict_of(obj, storages)
+
+
+def check_pickle_lengths(f: io.BytesIO) -> None:
+    """Reads the next pickle's opcodes (pickletools) without building anything, then rewinds: a length the
+    pickle declares (bytes, text, a frame) must be there. The unpickler allocates a declared length before
+    reading it, so a 9-byte opcode saying 2^40 bytes would be a MemoryError; here it is an error naming it."""
+    start = f.tell()
+    try:
+        for _ in pickletools.genops(f):
+            pass
+    except (ValueError, EOFError) as error:
+        raise pickle.UnpicklingError(f"the pickle is damaged or truncated ({str(error)[:120]})") from None
+    f.seek(start)
 
 
 class _NoGlobalsUnpickler(pickle.Unpickler):
@@ -259,8 +347,10 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
 
 def _load_plain(f):
     try:
+        check_pickle_lengths(f)
         return _NoGlobalsUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError) as error:
+    except (pickle.UnpicklingError, EOFError, TypeError, AttributeError, IndexError, RecursionError,
+            OverflowError) as error:
         raise ValueError(f"not a readable PyTorch file: {error}") from None
 
 

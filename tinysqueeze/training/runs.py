@@ -22,12 +22,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
+from ..datasets import MAX_CLASSES, MAX_IMAGE_SIZE, SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
 from ..formats.atomic import leftover_temporary_files, write_text_atomically, written_atomically
 from ..formats.checkpoint import is_checkpoint, load_checkpoint, save_checkpoint
 from ..formats.tsq import is_tsq, read_tsq
 from ..formats.weights import load_weights, strip_module_prefix
 from ..models import get_model
+from ..models.squeezenet import MIN_IMAGE_SIZE
 from ..evaluation.plots import plot_curves
 from ..datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 
@@ -69,8 +70,10 @@ class RunMeta:
         return self.config["synthetic_train"], self.config["synthetic_val"]
 
     @classmethod
-    def from_dict(cls, meta: dict) -> "RunMeta":
-        """From a checkpoint's meta (those written before RunMeta existed hold the same keys)."""
+    def from_dict(cls, meta: dict, path="the checkpoint") -> "RunMeta":
+        """From a checkpoint's meta (those written before RunMeta existed hold the same keys), each key
+        checked for its kind and range first: a ValueError names `path`, the key and what it should be."""
+        check_run_meta(meta, path)
         return cls(model=meta["model"], classes=list(meta["classes"]),
                    class_names=list(meta.get("class_names") or meta["classes"]), mean=list(meta["mean"]),
                    std=list(meta["std"]), image_size=int(meta["image_size"]), config=dict(meta["config"]),
@@ -84,12 +87,85 @@ class RunMeta:
                 "image_size": self.image_size}
 
 
+def check_run_meta(meta, path) -> None:
+    """Refuses a checkpoint meta whose keys are missing or of the wrong kind, naming the key: each would
+    otherwise be a traceback (KeyError, TypeError) or, worse, an allocation sized by it (an image_size of
+    10^9). Bounds: image_size from MIN_IMAGE_SIZE to MAX_IMAGE_SIZE, 2 to MAX_CLASSES classes."""
+    def wrong(key, value, should):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return ValueError(f"{path} is damaged or not a tinysqueeze checkpoint: its meta's {key} is {shown}, "
+                          f"{should}")
+
+    def whole(value):
+        return type(value) is int
+
+    if not isinstance(meta, dict):
+        raise wrong("top level", meta, "not a JSON object")
+    required = ("model", "classes", "mean", "std", "image_size", "config", "epoch")
+    missing = [k for k in required if k not in meta]
+    if missing:
+        raise ValueError(f"{path} is damaged or not a tinysqueeze checkpoint: its meta lacks {', '.join(missing)}")
+    if not isinstance(meta["model"], str) or not meta["model"]:
+        raise wrong("model", meta["model"], "not a model name")
+    classes = meta["classes"]
+    if not (isinstance(classes, list) and 2 <= len(classes) <= MAX_CLASSES and all(isinstance(c, str) for c in classes)):
+        raise wrong("classes", classes, f"not a list of 2 to {MAX_CLASSES:,} class names")
+    names = meta.get("class_names")
+    if names is not None and not (isinstance(names, list) and len(names) == len(classes)
+                                  and all(isinstance(c, str) for c in names)):
+        raise wrong("class_names", names, f"not a list of {len(classes)} names (one per class)")
+    for key in ("mean", "std"):
+        if not (isinstance(meta[key], list) and len(meta[key]) == 3 and all(
+                type(v) in (int, float) and math.isfinite(v) for v in meta[key])):
+            raise wrong(key, meta[key], "not 3 finite numbers")
+    if not (whole(meta["image_size"]) and MIN_IMAGE_SIZE <= meta["image_size"] <= MAX_IMAGE_SIZE):
+        raise wrong("image_size", meta["image_size"], f"not a whole number of pixels from {MIN_IMAGE_SIZE} to "
+                                                      f"{MAX_IMAGE_SIZE}")
+    if not whole(meta["epoch"]):
+        raise wrong("epoch", meta["epoch"], "not a whole number")
+    best = meta.get("best_top1", -1.0)
+    if type(best) not in (int, float) or not math.isfinite(best):
+        raise wrong("best_top1", best, "not a number")
+    generators = meta.get("generators", {})
+    if not (isinstance(generators, dict) and all(isinstance(g, dict) for g in generators.values())):
+        raise wrong("generators", generators, "not an object of generator states by layer name")
+    config = meta["config"]
+    if not isinstance(config, dict):
+        raise wrong("config", config, "not a JSON object of the run's settings")
+    kinds = {"data": (str,), "seed": (int,), "epochs": (int,), "synthetic_train": (int,), "synthetic_val": (int,)}
+    for key, kind in kinds.items():
+        if key not in config:
+            raise ValueError(f"{path} is damaged or not a tinysqueeze checkpoint: its meta's config lacks {key}")
+        if not isinstance(config[key], kind) or isinstance(config[key], bool):
+            raise wrong(f"config {key}", config[key], f"not a {kind[0].__name__}")
+    if not isinstance(config.get("model_args", {}), dict):
+        raise wrong("config model_args", config["model_args"], "not a JSON object of model arguments")
+
+
+def read_checkpoint(path, meta_only: bool = False) -> tuple[dict, dict, RunMeta]:
+    """load_checkpoint, its meta checked into a RunMeta (ValueError naming the file for any damage, a
+    meta nested too deeply to read included)."""
+    try:
+        model_state, optimizer_state, meta = load_checkpoint(path, meta_only=meta_only)
+    except RecursionError:
+        raise ValueError(f"{path} is damaged or not a checkpoint: its meta is nested too deeply to read") from None
+    return model_state, optimizer_state, RunMeta.from_dict(meta, path)
+
+
 def load_run(path):
     """-> (model in eval mode, RunMeta, optimizer state) of a training checkpoint."""
-    model_state, optimizer_state, meta = load_checkpoint(path)
-    meta = RunMeta.from_dict(meta)
-    model = get_model(meta.model, num_classes=len(meta.classes), **meta.model_args)
-    model.load_state_dict(model_state)
+    model_state, optimizer_state, meta = read_checkpoint(path)
+    if "num_classes" in meta.model_args:
+        raise ValueError(f"{path} is damaged: its meta's config model_args set num_classes (the classes do)")
+    try:
+        model = get_model(meta.model, num_classes=len(meta.classes), **meta.model_args)
+        model.load_state_dict(model_state)
+    except (ValueError, TypeError) as error:
+        args = repr(meta.model_args)
+        raise ValueError(f"{path}: its meta's model {meta.model!r} with model_args "
+                         f"{args if len(args) <= 60 else args[:57] + '...'} and its weights do not make a model "
+                         f"({error})") from None
     return model.eval(), meta, optimizer_state
 
 
@@ -112,15 +188,34 @@ def load_model(path, model_name: str | None = None):
         state, model_args = strip_module_prefix(load_weights(path)), {}
     if model_name is None:
         raise ValueError(f"{path} holds weights only: say which model they belong to (--model)")
-    model = get_model(model_name, num_classes=num_classes_of(state), **model_args)
+    num_classes = num_classes_of(state, path)
+    if num_classes > MAX_CLASSES_UNCHECKED:   # the class layer's shape is known before the model is built
+        last = [k for k in state if k.endswith("weight")][-1]
+        expected = get_model(model_name, num_classes=2, **model_args).state_dict().get(last)
+        if expected is None:
+            raise ValueError(f"{path}: {model_name} has no weight {last}: these are not its weights")
+        if state[last].shape != (num_classes, *expected.shape[1:]):
+            raise ValueError(f"{path}: its last weight {last} of shape {tuple(state[last].shape)} says {num_classes} "
+                             f"classes but does not hold them ({model_name} needs {(num_classes, *expected.shape[1:])}): "
+                             "refusing to build a model its weights cannot fill")
+    model = get_model(model_name, num_classes=num_classes, **model_args)
     model.load_state_dict(state)
     return model.eval(), None
 
 
-def num_classes_of(state: dict) -> int:
+# A model of more classes is built only after its class layer's shape is checked against the weights, so a
+# small file cannot make it allocate what its weights do not fill (at most 41 million weights more than the
+# same model of 2 classes: AlexNet's last layer of 4096 inputs).
+MAX_CLASSES_UNCHECKED = 10_000
+
+
+def num_classes_of(state: dict, path="the weights") -> int:
     """The number of classes a state_dict was trained for: the rows of its last weight."""
-    last = [k for k in state if k.endswith("weight")][-1]
-    return int(state[last].shape[0])
+    weights = [k for k in state if k.endswith("weight")]
+    if not weights or len(getattr(state[weights[-1]], "shape", ())) < 1:
+        raise ValueError(f"{path} has no weight array (a key ending in 'weight', with rows) to count its classes "
+                         "by: not the weights of a model")
+    return int(state[weights[-1]].shape[0])
 
 
 def data_for(meta: RunMeta, split: str, data: str | None = None, progress: bool = True):
@@ -165,11 +260,44 @@ def compression_data(meta: RunMeta | None, data: str | None, finetune_epochs: in
 
 
 # ---------------------------------------------------------------------------- metrics.csv
+METRICS_READ = ("epoch", "val_top1", "val_top5", "seconds")     # what --resume and sweeps read back
+
+
 def read_metrics(path: Path) -> list[dict]:
+    """metrics.csv's rows, numbers as floats (a blank cell: NaN); [] without the file. A file without
+    the columns that --resume and sweeps read, or with a cell that is not a number, is a ValueError
+    naming it and the fix."""
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return [{k: float(v) if v else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+    fix = ("restore it, or delete it (the run then keeps only the epochs it trains from now on in its "
+           "metrics.csv; a sweep trains the run again)")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in METRICS_READ if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path} is damaged: it lacks the column{'s' * (len(missing) > 1)} "
+                                 f"{', '.join(missing)} that --resume and sweeps read; {fix}")
+            rows = []
+            for line, row in enumerate(reader, 2):
+                if None in row:
+                    raise ValueError(f"{path} is damaged: line {line} has more cells than columns; {fix}")
+                try:
+                    rows.append({k: float(v) if v else math.nan for k, v in row.items()})
+                except ValueError:
+                    cell = next(f"{k}={v!r}" for k, v in row.items() if v and not is_number(v))
+                    raise ValueError(f"{path} is damaged: line {line} has {cell[:60]}, not a number; {fix}") from None
+            return rows
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is damaged ({error}); {fix}") from None
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def format_metric(column: str, value) -> str:
@@ -248,8 +376,7 @@ class RunFolder:
         if not self.last.exists():
             raise FileNotFoundError(f"--resume: no checkpoint {self.last} to continue from")
         try:
-            model_state, optimizer_state, meta = load_checkpoint(self.last)
-            return ResumePoint(model_state, optimizer_state, RunMeta.from_dict(meta))
+            return ResumePoint(*read_checkpoint(self.last))
         except ValueError as error:
             raise ValueError(f"--resume: {self.last} is damaged and cannot be continued ({error})."
                              f"{self.offer_best()}") from None
@@ -257,7 +384,7 @@ class RunFolder:
     def offer_best(self) -> str:
         """How to continue from best.npz when last.npz is damaged ("" if best.npz is unreadable too)."""
         try:
-            epoch = load_checkpoint(self.best, meta_only=True)[2]["epoch"]
+            epoch = read_checkpoint(self.best, meta_only=True)[2].epoch
         except (ValueError, FileNotFoundError):
             return ""
         return (f" {self.best} (epoch {epoch + 1}) is readable: to continue from it, copy it over last.npz "
@@ -269,7 +396,7 @@ class RunFolder:
 
     def meta(self) -> RunMeta:
         """What the resume point says about the run (its classes, settings, last epoch)."""
-        return RunMeta.from_dict(load_checkpoint(self.last, meta_only=True)[2])
+        return read_checkpoint(self.last, meta_only=True)[2]
 
     # -- writing ------------------------------------------------------------------------
     def claim(self) -> "RunFolder":

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import nn
-from ..datasets import SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
+from ..datasets import MAX_IMAGE_SIZE, SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
 from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
 from ..models import get_model
 from ..models.squeezenet import MIN_IMAGE_SIZE
@@ -66,7 +66,8 @@ class TrainConfig:
     model_args: dict = setting({}, "JSON object of model arguments, for squeezenet_meta: "
                                    "'{\"sr\": 0.25, \"bypass\": \"simple\"}'")
     data: str = setting("synthetic", "'synthetic' (no download) or a dataset folder")
-    image_size: int = setting(64, "training crop in pixels", positive=True)
+    image_size: int = setting(64, f"training crop in pixels, at most {MAX_IMAGE_SIZE}", positive=True,
+                              maximum=MAX_IMAGE_SIZE)
     epochs: int = setting(10, "epochs to train", positive=True)
     batch_size: int = setting(64, "images per step", positive=True)
     optimizer: str = setting("lars", "lars (SGD with momentum and a learning rate per layer scaled to its size; "
@@ -99,8 +100,9 @@ class TrainConfig:
     def validate(self) -> None:
         if not str(self.out).strip():
             raise ValueError("--out is empty: name the run's folder (e.g. runs/mine)")
-        if self.epochs <= 0 or self.batch_size <= 0 or self.image_size < MIN_IMAGE_SIZE:
-            raise ValueError(f"epochs and batch_size must be positive and image_size at least {MIN_IMAGE_SIZE}, got "
+        if self.epochs <= 0 or self.batch_size <= 0 or not MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"epochs and batch_size must be positive and image_size from {MIN_IMAGE_SIZE} to "
+                             f"{MAX_IMAGE_SIZE}, got "
                              f"epochs={self.epochs}, batch_size={self.batch_size}, image_size={self.image_size}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
@@ -131,7 +133,7 @@ class TrainConfig:
             saved = json.loads(path.read_text())
         except FileNotFoundError:
             raise FileNotFoundError(f"--config: no file {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise ValueError(f"--config: {path} is not a JSON file of settings ({error})") from None
         if not isinstance(saved, dict):
             raise ValueError(f"--config: {path} must hold a JSON object of settings, like a run's config.json")
@@ -139,6 +141,11 @@ class TrainConfig:
         unknown = sorted(set(saved) - known)
         if unknown:
             raise ValueError(f"--config: {path} has unknown settings {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        kinds = {f.name: f.type for f in fields(cls)}
+        wrong = [f"{k}={v!r}"[:80] for k, v in saved.items() if not of_its_type(v, kinds[k])]
+        if wrong:
+            raise ValueError(f"--config: {path} has settings of the wrong kind: {', '.join(wrong)} (each as in a "
+                             "run's config.json: numbers, text, or an object for model_args)")
         if changes.get("optimizer", saved.get("optimizer")) != saved.get("optimizer"):
             for name in RECIPES.get(changes["optimizer"], {}):   # another optimizer brings its own recipe, unless typed
                 saved.pop(name, None)
@@ -148,13 +155,26 @@ class TrainConfig:
 RESUMABLE_CHANGES = ("epochs", "out")   # what --resume may change; everything else must match the run
 
 
-def continued_config(given: TrainConfig, saved: dict, explicit: set[str] | None, progress: bool) -> TrainConfig:
+def of_its_type(value, annotation: str) -> bool:
+    """Is a saved setting of its field's kind ("int", "float", "float | None", "str", "dict")?"""
+    kinds = {"int": (int,), "float": (int, float), "float | None": (int, float, type(None)), "str": (str,),
+             "dict": (dict,)}[str(annotation)]
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
+
+def continued_config(given: TrainConfig, saved: dict, explicit: set[str] | None, progress: bool,
+                     where="its checkpoint") -> TrainConfig:
     """The settings of a resumed run: the saved ones, with --epochs grown if asked. Refuses any other
     change, naming it. explicit: the settings the user typed (None: all of `given`'s, as from Python)."""
     changes = [f"--{f.name.replace('_', '-')} {getattr(given, f.name)} (the run has {saved[f.name]})"
                for f in fields(TrainConfig)
                if f.name not in RESUMABLE_CHANGES and f.name in saved and (explicit is None or f.name in explicit)
                and getattr(given, f.name) != saved[f.name]]
+    wrong = [f"{f.name}={saved[f.name]!r}"[:80] for f in fields(TrainConfig) if f.name in saved
+             and not of_its_type(saved[f.name], f.type)]
+    if wrong:
+        raise ValueError(f"--resume: the settings saved in {where} are damaged ({', '.join(wrong)}: not of their "
+                         f"kind); it cannot be continued")
     if changes:
         raise ValueError(f"--resume continues {given.out} as it was started; these settings differ: "
                          f"{'; '.join(changes)}. Only --epochs may grow. Drop them, or start a new run "
@@ -208,7 +228,7 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
         point = None
         if resume:
             point = folder.resume_point()
-            config = continued_config(config, point.meta.config, explicit, progress)
+            config = continued_config(config, point.meta.config, explicit, progress, folder.last)
         elif claim_folder:
             folder.clear(overwrite)
 
@@ -271,7 +291,12 @@ def continue_from(point: ResumePoint, folder: RunFolder, model, optimizer, meta:
     elif progress:
         print(f"{folder.last} holds no optimizer state (a copy of best.npz?): momentum starts again "
               "from zero", file=sys.stderr)
-    model.set_generator_states(point.meta.generators)
+    try:
+        model.set_generator_states(point.meta.generators)
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise ValueError(f"--resume: {folder.last} is damaged: its dropout generator state cannot be put back "
+                         f"({type(error).__name__}: {error}); it cannot be continued exactly.{folder.offer_best()}"
+                         ) from None
     meta.epoch, meta.best_top1 = point.meta.epoch, point.meta.best_top1
     return [r for r in folder.metrics() if r["epoch"] <= point.meta.epoch + 1]
 
