@@ -178,8 +178,9 @@ def cmd_evaluate(args) -> int:
     from .formats.atomic import check_output
     from .training.runs import data_for, load_run, loader_for
 
-    confusion = Path(args.confusion or Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}-confusion-{args.split}.png"))
-    check_output(confusion, "--confusion", ".png", {"--checkpoint": args.checkpoint, "--data": args.data})
+    confusion = (args.confusion if args.confusion is not None
+                 else Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}-confusion-{args.split}.png"))
+    confusion = check_output(confusion, "--confusion", ".png", {"--checkpoint": args.checkpoint, "--data": args.data})
     model, meta, _ = load_run(args.checkpoint)
     dataset = data_for(meta, args.split, args.data, progress=not args.json)
     result = evaluate(model, loader_for(meta, dataset, args.batch_size), len(meta.classes), progress=not args.json)
@@ -273,6 +274,8 @@ def add_sweep_arguments(p, each: str) -> None:
 def sweep_of(args, kind: str, points):
     from .studies.sweep import SET_PER_RUN, Sweep
 
+    if not args.out.strip():                             # Path("") would be the current folder
+        raise ValueError("--out is empty: name the sweep's folder (e.g. runs/sweep-sr)")
     return Sweep(kind, points, args.seeds, train_config(args, SET_PER_RUN), Path(args.out))
 
 
@@ -499,6 +502,10 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:                     # settings within bounds that this machine cannot hold
+        print(f"error: out of memory ({error or 'an allocation failed'}): try a smaller --batch-size or "
+              "--image-size", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:           # Ctrl-C in any command (train says more itself)
         print(f"\ninterrupted{': ' + str(interrupt) if str(interrupt) else ''}", file=sys.stderr)

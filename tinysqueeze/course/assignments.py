@@ -83,6 +83,8 @@ def load_file(path: Path):
         raise ValueError(f"{path}: no such file")
     name = f"tinysqueeze_assignment_{path.stem}_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path} is not a Python file (an assignment is a .py file)")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

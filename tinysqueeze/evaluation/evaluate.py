@@ -66,7 +66,11 @@ def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False)
     params = model.parameters()
     dtype = params[0].data.dtype if params else np.float32      # the images in the model's precision
     for x, y in tqdm(loader.epoch(0), total=len(loader), desc="evaluating", disable=not progress, leave=False):
-        logits = model(x.astype(dtype, copy=False))                       # (B, C)
+        with np.errstate(over="ignore", invalid="ignore"):       # overflow is checked just below
+            logits = model(x.astype(dtype, copy=False))                   # (B, C)
+        if not np.all(np.isfinite(logits)):
+            raise ValueError(f"the network's outputs are not finite numbers (NaN or inf) on {int((~np.isfinite(logits)).any(axis=1).sum())} "
+                             "of a batch's images: its weights or its normalisation overflow; no accuracy can be measured")
         total_loss += loss_fn(logits, y) * len(y)
         top1 += topk_correct(logits, y, 1)
         top5 += topk_correct(logits, y, 5)

@@ -43,7 +43,12 @@ def predict_files(model, paths, crop=224, resize=None, mean=IMAGENET_MEAN, std=I
     normalise by mean and std.
     """
     batch = np.stack([eval_image(p, crop, resize, mean, std) for p in paths])    # (N, 3, crop, crop)
-    probs = softmax(model.eval()(batch).astype(np.float64))                      # (N, K)
+    with np.errstate(over="ignore", invalid="ignore"):                           # checked just below
+        logits = model.eval()(batch)                                             # (N, K)
+    if not np.all(np.isfinite(logits)):
+        raise ValueError("the network's outputs are not finite numbers (NaN or inf): its weights or its "
+                         "normalisation overflow, and no prediction can be made")
+    probs = softmax(logits.astype(np.float64))
     top = np.argsort(-probs, axis=1)[:, :topk]
     return [[(int(c), float(probs[i, c])) for c in row] for i, row in enumerate(top)]
 

@@ -128,12 +128,17 @@ def check_meta(meta: dict, path) -> None:
         if key not in meta:
             continue
         values = meta[key]
-        numbers = isinstance(values, list) and len(values) == 3 and all(
-            type(v) in (int, float) and math.isfinite(v) for v in values)
+        numbers = isinstance(values, list) and len(values) == 3 and all(    # finite in float32 too (1e308 is not)
+            type(v) in (int, float) and math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in values)
+        if numbers and key == "std":
+            values = [float(np.float32(v)) for v in values]          # 1e-300 becomes 0 in float32
         if not numbers or (key == "std" and min(values) <= 0):
             raise ValueError(f"{path}: its normalisation {key} {values!r} is not 3 finite numbers"
                              f"{' above 0 (images are divided by it)' if key == 'std' else ''}: refusing the "
                              "checkpoint, whose outputs would be NaN or wrong")
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)      # a checkpoint's numbers must survive float32
 
 
 def checkpoint_weights(data) -> "collections.OrderedDict[str, np.ndarray]":

@@ -47,6 +47,10 @@ def get_model(name: str, num_classes: int = 1000, seed: int = 0, image_grad: boo
     if model_args and name != "squeezenet_meta":
         raise ValueError(f"model {name!r} takes no model arguments (got {', '.join(model_args)}); "
                          "use squeezenet_meta for a point of the design space")
+    reserved = sorted(set(model_args) & {"num_classes", "seed", "image_grad"})
+    if reserved:
+        raise ValueError(f"model arguments may not set {', '.join(reserved)}: those have flags of their own "
+                         "(--num-classes comes from the data, --seed)")
     if model_args.get("bypass") == "none":
         model_args["bypass"] = None
     try:

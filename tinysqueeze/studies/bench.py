@@ -324,7 +324,8 @@ class Worker:
     def read(self) -> dict:
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError(f"the {self.side} benchmark worker died:\n{self.process.stderr.read()[-2000:]}")
+            said = [line for line in self.process.stderr.read()[-2000:].splitlines() if line.strip()]
+            raise ValueError(f"the {self.side} benchmark worker stopped: {said[-1] if said else 'no message'}")
         return json.loads(line)
 
     def ask(self, command: str) -> dict:

@@ -7,7 +7,8 @@ A run folder (`runs/NAME/`) holds one run:
 - `last.npz` (the resume point) and `best.npz`: checkpoints (formats/checkpoint.py), written
   atomically; `last.npz` is written last of all, so whatever it says was finished is on disk;
 - `train.log`: what `train` printed, when a sweep ran it in a process of its own;
-- `.lock`: held by the run writing the folder (one run per folder).
+- `.lock`: held by the run writing the folder (one run per folder);
+- `.writing-epoch`: there while an epoch's files are written (a first epoch killed then is no run).
 
 `RunFolder` is the only code that knows this layout (every other module asks it for paths, finished
 epochs and the resume point); `RunMeta` is what a checkpoint says about its run; `load_model` turns
@@ -345,13 +346,14 @@ class RunFolder:
         self.curves = self.path / "curves.png"
         self.config_json = self.path / "config.json"  # every setting of the run
         self.log = self.path / "train.log"            # what `train` printed, when a sweep ran it
+        self.writing = self.path / ".writing-epoch"   # there while an epoch's files are written
         self.lock = None                              # the open lock file, while this process holds the folder
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 
     def run_files(self) -> list[Path]:
-        return [self.last, self.best, self.metrics_csv, self.curves, self.config_json, self.log]
+        return [self.last, self.best, self.metrics_csv, self.curves, self.config_json, self.log, self.writing]
 
     # -- reading ------------------------------------------------------------------------
     def has_resume_point(self) -> bool:
@@ -443,9 +445,14 @@ class RunFolder:
             self.lock = None
 
     def finished_files(self) -> list[Path]:
-        """The files only a run that finished an epoch writes (a run killed before its first epoch
-        leaves at most config.json and its log, which the same command writes again)."""
-        return [p for p in (self.last, self.best, self.metrics_csv, self.curves) if p.exists()]
+        """The files only a run that finished an epoch writes. A run killed before its first epoch
+        leaves at most config.json and its log, which the same command writes again -- or, killed while
+        writing its first epoch's files, some of them beside the `writing` marker and no last.npz: an
+        epoch that never finished, which the same command starts again too."""
+        found = [p for p in (self.last, self.best, self.metrics_csv, self.curves) if p.exists()]
+        if not self.last.exists() and self.writing.exists():
+            return []
+        return found
 
     def clear(self, overwrite: bool) -> None:
         """Makes the folder ready for a new run: refuses to replace a run in it unless `overwrite`,
@@ -460,6 +467,9 @@ class RunFolder:
         if overwrite:
             for path in self.run_files():
                 path.unlink(missing_ok=True)
+        elif self.writing.exists() and not self.last.exists():   # a first epoch that never finished
+            for path in (self.best, self.metrics_csv, self.curves, self.writing):
+                path.unlink(missing_ok=True)
 
     def write_config(self, config: dict) -> None:
         """config.json: every setting of the run (`train --config` starts the same run from it)."""
@@ -470,8 +480,10 @@ class RunFolder:
         weights, if the epoch `improved` on the best top-1), metrics.csv, curves.png, and the resume
         point last.npz (weights and optimizer) last of all. A kill before the end resumes at this same
         epoch, which rewrites the same files identically (the run is deterministic)."""
+        self.writing.touch()               # until last.npz is written: this epoch's files are not a run yet
         if improved:
             save_checkpoint(self.best, model, None, meta.to_dict())
         write_metrics(self.metrics_csv, rows)
         plot_curves(rows, self.curves, title)
         save_checkpoint(self.last, model, optimizer, meta.to_dict())
+        self.writing.unlink(missing_ok=True)

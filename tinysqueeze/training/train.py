@@ -100,6 +100,11 @@ class TrainConfig:
     def validate(self) -> None:
         if not str(self.out).strip():
             raise ValueError("--out is empty: name the run's folder (e.g. runs/mine)")
+        reserved = sorted(set(self.model_args) & {"num_classes", "seed", "image_grad"}) if isinstance(
+            self.model_args, dict) else []
+        if reserved:
+            raise ValueError(f"--model-args may not set {', '.join(reserved)}: those have flags of their own "
+                             "(the classes come from the data; --seed)")
         if self.epochs <= 0 or self.batch_size <= 0 or not MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE:
             raise ValueError(f"epochs and batch_size must be positive and image_size from {MIN_IMAGE_SIZE} to "
                              f"{MAX_IMAGE_SIZE}, got "
