@@ -65,3 +65,11 @@ def test_more_bad_arguments_are_one_error_line(argv, says, tmp_path, capsys, mon
 
 def test_an_empty_confusion_path_is_refused(tiny_run, capsys):
     refused(capsys, ["evaluate", "--checkpoint", str(tiny_run / "best.npz"), "--confusion", ""], "--confusion is empty")
+
+
+def test_compare_refuses_a_model_named_twice_and_collect_only_a_missing_folder(tmp_path, capsys):
+    refused(capsys, ["compare", "squeezenet1_1", "squeezenet1_1", "--out", str(tmp_path / "c"), "--epochs", "1"],
+            "named more than once")
+    refused(capsys, ["sweep", "sr", "--values", "0.25", "--collect-only", "--out", str(tmp_path / "missing")],
+            "nothing to collect")
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "c").exists()

@@ -336,6 +336,8 @@ def run_sweep(sweep: Sweep, workers: int = 1, print_commands: bool = False, coll
         for p, seed in jobs:
             print(shlex.join(train_command(sweep.config(p, seed))))
         return []
+    if collect_only and not sweep.out.is_dir():
+        raise ValueError(f"--collect-only: {sweep.out} is not a sweep's folder (no such folder): nothing to collect")
     sweep.out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(sweep.out / "sweep.json", json.dumps(
         {"kind": sweep.kind, "seeds": sweep.seeds,
@@ -404,5 +406,10 @@ def format_rows(summary: list[dict]) -> str:
 
 
 def compare_points(models: list[str]) -> list[Point]:
-    """Points for `compare`: named models from the registry, trained with the same budget."""
+    """Points for `compare`: named models from the registry, trained with the same budget. A model
+    named twice is refused (it would be counted as two seeds of one point)."""
+    repeated = sorted({name for name in models if models.count(name) > 1})
+    if repeated:
+        raise ValueError(f"compare: {', '.join(repeated)} named more than once; name each model once "
+                         "(--seeds trains it on several seeds)")
     return [Point(name, name, {}, name) for name in models]
