@@ -192,24 +192,18 @@ class Grader:
             part.fail(case, f"returned a {type(yours).__name__}, not an array of numbers")
             return False
         if yours.shape != expected.shape:
-            hint = ""
-            if yours.shape == expected.shape[::-1] and yours.ndim >= 2:
-                hint = "the shape is transposed"
-            for h in part.hints:
-                if _safely(h.applies, yours, expected):
-                    hint = h.text
-                    break
-            part.fail(case, f"shape {yours.shape}, expected {expected.shape}", hint)
+            transposed = "the shape is transposed" if yours.ndim >= 2 and yours.shape == expected.shape[::-1] else ""
+            part.fail(case, f"shape {yours.shape}, expected {expected.shape}",
+                      first_hint(part, yours, expected) or transposed)
             return False
         if not np.all(np.isfinite(yours)):
-            part.fail(case, "gave NaN or inf", next((h.text for h in part.hints if _safely(h.applies, yours, expected)), ""))
+            part.fail(case, "gave NaN or inf", first_hint(part, yours, expected))
             return False
         error = rel_error(yours, expected)
         part.worst = max(part.worst, error)
         if error <= REFERENCE_TOLERANCE:
             return True
-        hint = next((h.text for h in part.hints if _safely(h.applies, yours, expected)), "")
-        part.fail(case, f"rel. error {error:.1e} against tinysqueeze's", hint)
+        part.fail(case, f"rel. error {error:.1e} against tinysqueeze's", first_hint(part, yours, expected))
         return False
 
     def gradient_check(self, parts: dict[str, Part], case: str, module, inputs, *args) -> None:
@@ -258,6 +252,11 @@ def transposed_in(message: str) -> str:
             return (f"the shapes {a} and {a[::-1]} are each other's transpose: a product taken the wrong way round "
                     "(e.g. x.T @ dout where dout.T @ x is meant: a gradient has its parameter's own shape)")
     return ""
+
+
+def first_hint(part: Part, yours, expected) -> str:
+    """The text of the first of the part's hints that fits this failing result ("" if none does)."""
+    return next((h.text for h in part.hints if _safely(h.applies, yours, expected)), "")
 
 
 def _safely(test: Callable, yours, expected) -> bool:
