@@ -13,6 +13,10 @@ CASES = [
     (["train", "--warmup-epochs", "1e308"], "longer than the run"),
     (["sweep", "sr", "--values", "inf"], "finite numbers"),
     (["sweep", "pct3x3", "--values", "nan"], "finite numbers"),
+    (["sweep", "custom", "--values", ""], "custom point '' is empty"),
+    (["sweep", "custom", "--values", "sr=0.5", ","], "custom point ',' is empty"),
+    (["sweep", "custom", "--values", "base_e=many"], "base_e values must be whole numbers, got 'many'"),
+    (["sweep", "custom", "--values", "sr=inf"], "sr values must be finite numbers"),
 ]
 
 
@@ -23,6 +27,18 @@ def test_a_bad_flag_is_one_error_line(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out" / "last.npz").exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--synthetic-train", "100000000000"), ("--synthetic-val", "1000001")])
+def test_a_synthetic_set_beyond_a_million_images_is_refused_by_the_parser(flag, value, tmp_path, capsys):
+    """(It used to run out of memory, telling the user to lower --batch-size.)"""
+    with pytest.raises(SystemExit) as stop:
+        main(["train", flag, value, "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert f"{flag}: expected at most 1000000 ({flag[2:].replace('-', ' ')}), got {value}" in capsys.readouterr().err
+    from tinysqueeze.training.train import TrainConfig
+    with pytest.raises(ValueError, match="synthetic_train must be from 1 to 1,000,000"):   # a config.json too
+        TrainConfig(synthetic_train=10 ** 7).validate()
 
 
 def test_a_file_where_a_folder_belongs_is_one_error_line(tmp_path, capsys):
@@ -58,3 +74,36 @@ def test_a_full_disk_during_a_checkpoint_is_one_error_line_and_loses_nothing(tmp
     assert load_checkpoint(run / "last.npz", meta_only=True)[2]["epoch"] == 0
     monkeypatch.setattr(runs, "save_checkpoint", real_save)
     assert main(["train", *tiny_argv(run, epochs=2), "--quiet", "--resume"]) == 0
+
+
+def a_png(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--checkpoint", "RUN/best.npz", "--image-size", "64"], "trained at 32 px"),
+    (["--checkpoint", "RUN/best.npz", "--model", "squeezenet1_0"], "holds squeezenet1_1, not squeezenet1_0"),
+    (["--weights", "RUN/best.npz", "--model", "alexnet"], "holds squeezenet1_1, not alexnet"),
+    (["--weights", "RUN/best.npz", "--image-size", "48"], "trained at 32 px"),
+])
+def test_predict_refuses_a_flag_its_weights_contradict(tiny_run, tmp_path, capsys, flags, says):
+    """A typed --image-size or --model that a checkpoint overrides is refused, never silently ignored."""
+    flags = [f.replace("RUN", str(tiny_run)) for f in flags]
+    assert main(["predict", a_png(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+
+
+def test_predict_takes_flags_that_agree_with_its_weights(tiny_run, tmp_path, capsys):
+    image = a_png(tmp_path)
+    assert main(["predict", image, "--checkpoint", str(tiny_run / "best.npz"), "--image-size", "32",
+                 "--model", "squeezenet1_1"]) == 0
+    assert main(["compress", "--checkpoint", str(tiny_run / "best.npz"), "--out", str(tmp_path / "c.tsq")]) == 0
+    assert main(["predict", image, "--weights", str(tmp_path / "c.tsq"), "--model", "squeezenet1_0"]) == 2
+    assert "c.tsq holds squeezenet1_1, not squeezenet1_0" in capsys.readouterr().err
+    assert main(["predict", image, "--weights", str(tmp_path / "c.tsq")]) == 0

@@ -8,7 +8,7 @@ from tinysqueeze.compress import (SharedWeights, centroid_gradient, deep_compres
                                   prune, quantize_weight, save_compressed)
 from tinysqueeze.compress.finetune import finetune_pruned, finetune_shared
 from tinysqueeze.formats.huffman import canonical_codes, code_lengths, decode, encode
-from tinysqueeze.formats.tsq import read_tsq
+from tinysqueeze.formats.tsq import read_tsq, write_tsq
 from tinysqueeze.compress.prune import gradient_masker
 from tinysqueeze.formats.tsq import dense_codes, sparse_entries
 from tinysqueeze.evaluation.gradcheck import distinct_input, numeric_gradient, rel_error
@@ -57,6 +57,10 @@ def test_huffman_codes_are_prefix_free_and_short_for_frequent_symbols():
 def test_magnitude_pruning_keeps_the_largest():
     w = np.array([[0.1, -5.0], [0.3, 2.0]])
     np.testing.assert_array_equal(magnitude_mask(w, 0.5), [[False, True], [False, True]])
+    ties = np.array([1.0, -3.0, 1.0, 2.0, -1.0, 1.0])     # keep ceil(0.5 * 6) = 3: -3, 2, then the first 1.0
+    np.testing.assert_array_equal(magnitude_mask(ties, 0.5), [True, True, False, True, False, False])
+    np.testing.assert_array_equal(magnitude_mask(ties, 1.0), [True] * 6)
+    np.testing.assert_array_equal(magnitude_mask(np.full(5, 0.5), 0.3), [True, True, False, False, False])
     model = squeezenet1_1(num_classes=10)
     masks = prune(model, 0.25)
     for name, mask in masks.items():
@@ -209,6 +213,18 @@ def test_sparse_index_fillers():
     entry_codes, gaps = sparse_entries(codes)
     assert gaps.max() <= 15 and (entry_codes == 0).sum() == 3  # 39 zeros need two fillers, 17 one
     np.testing.assert_array_equal(dense_codes(entry_codes, gaps, 60), codes)
+    # by hand: 39 pruned before position 40 = two fillers of 16 positions, then a gap of 7; 17 = 16 + 1
+    np.testing.assert_array_equal(entry_codes, [3, 0, 0, 1, 2, 0, 7])
+    np.testing.assert_array_equal(gaps, [0, 15, 15, 7, 0, 15, 1])
+    assert [a.size for a in sparse_entries(np.zeros(5, dtype=np.uint8))] == [0, 0]
+
+
+def test_huffman_bits_by_hand_and_in_chunks():
+    """lengths 0:1, 1:2, 2:2 are the canonical codes 0, 10, 11: [1, 0, 2, 2] is 10 0 11 11, padded to a byte."""
+    lengths = {0: 1, 1: 2, 2: 2}
+    assert encode([1, 0, 2, 2], lengths) == (bytes([0b10011110]), 7)
+    symbols = np.random.default_rng(2).integers(0, 3, 1001)
+    assert encode(symbols, lengths, chunk=7) == encode(symbols, lengths)     # chunk edges change nothing
 
 
 @pytest.mark.slow
@@ -294,6 +310,21 @@ def test_cli_compress_prints_the_table(tmp_path, capsys):
     assert "density must be in (0, 1]" in capsys.readouterr().err
 
 
+def test_a_tsq_of_more_than_8_bits_is_neither_written_nor_read(tmp_path, monkeypatch):
+    """A code is one byte: 9-bit codes (code 300) would wrap to 300 - 256 = 44. Refused both ways; the
+    file is crafted by letting the writer through once."""
+    from tinysqueeze.formats import tsq
+
+    sparse = {"w": (np.arange(512, dtype=np.float32), np.array([0, 300, 5, 511], dtype=np.uint16))}
+    with pytest.raises(ValueError, match="bits must be a whole number from 1 to 8"):
+        write_tsq(tmp_path / "b9.tsq", {"model": "squeezenet1_1", "bits": 9}, sparse, {})
+    monkeypatch.setattr(tsq, "MAX_BITS", 16)
+    write_tsq(tmp_path / "b9.tsq", {"model": "squeezenet1_1", "bits": 9}, sparse, {})
+    monkeypatch.setattr(tsq, "MAX_BITS", 8)
+    with pytest.raises(ValueError, match="bits must be a whole number from 1 to 8, got 9"):
+        read_tsq(tmp_path / "b9.tsq")
+
+
 def rewrite_header(path, change) -> bytes:
     """The .tsq at `path` with its JSON header changed by `change(header)` and a correct CRC-32:
     what an attacker can make."""
@@ -318,8 +349,9 @@ def rewrite_header(path, change) -> bytes:
     (lambda h: h["arrays"][0].update(code_bits=10 ** 9), "code_bits must be a whole number up to"),
     (lambda h: h["arrays"][0].update(sizes=[1, 2]), "sizes must be 5 byte counts"),
     (lambda h: h["arrays"][0].update(kind="exotic"), "kind must be 'raw' or 'sparse'"),
-    (lambda h: h.update(bits="8"), "bits must be a whole number from 1 to 16"),
-    (lambda h: h.update(bits=40), "bits must be a whole number from 1 to 16"),
+    (lambda h: h.update(bits="8"), "bits must be a whole number from 1 to 8"),
+    (lambda h: h.update(bits=40), "bits must be a whole number from 1 to 8"),
+    (lambda h: h.update(bits=9), "bits must be a whole number from 1 to 8"),
     (lambda h: h.update(arrays={"a": 1}), "expected an object with a list of arrays"),
     (lambda h: h["arrays"].append({"name": "extra", "kind": "raw", "shape": [4], "sizes": [16]}),
      "sizes must be 1 byte counts within the file|the arrays take"),
@@ -342,6 +374,23 @@ def test_kmeans_moves_its_centroids_away_from_a_wrong_start():
     centroids, assign = kmeans_1d(values, 2)
     np.testing.assert_allclose(centroids, [0.5, 9.5])
     np.testing.assert_array_equal(assign, np.repeat([0, 0, 1, 1], 10))
+
+
+def test_kmeans_equals_lloyds_algorithm_written_plainly():
+    """Lloyd's algorithm as the textbook says it (every value to its nearest centroid, each centroid to
+    its values' mean), against kmeans_1d's sorted running sums, on 3,000 skewed values."""
+    values = np.random.default_rng(4).standard_t(3, 3000)
+    centroids = np.linspace(values.min(), values.max(), 7)
+    for _ in range(30):
+        nearest = np.abs(values[:, None] - centroids[None, :]).argmin(axis=1)
+        moved = np.array([values[nearest == k].mean() if (nearest == k).any() else centroids[k] for k in range(7)])
+        moved.sort()
+        if np.allclose(moved, centroids):
+            break
+        centroids = moved
+    got, assign = kmeans_1d(values, 7)
+    np.testing.assert_allclose(got, centroids.astype(np.float32), rtol=1e-6)
+    np.testing.assert_array_equal(assign, np.abs(values[:, None] - centroids[None, :]).argmin(axis=1))
 
 
 def test_low_rank_layers_fit_where_the_layer_was_inside_the_batch_inside_features():

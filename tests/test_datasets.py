@@ -96,6 +96,19 @@ def test_corrupt_image_is_skipped_and_reported(tmp_path):
     assert any("broken.jpg" in s for s in train.skipped + val.skipped)
 
 
+def test_a_class_whose_every_image_is_unreadable_is_refused(tmp_path):
+    """Training on the other classes with a warning would hide a class the model can never learn."""
+    root = tmp_path / "nette"
+    make_imagefolder(root / "train", per_class=4)
+    make_imagefolder(root / "val", per_class=2)
+    for path in (root / "train" / "b_cat").iterdir():
+        path.write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    with pytest.warns(UserWarning, match="skipped 4 unreadable"), \
+            pytest.raises(ValueError, match=r"train: no image of class 'b_cat' could be read \(all 4, e.g. .*b_cat"):
+        load_split(str(root), "train", 32, progress=False)
+    assert len(load_split(str(root), "val", 32, progress=False)) == 4     # the other split is untouched
+
+
 def test_single_imagefolder_holds_out_a_seeded_tenth(tmp_path):
     root = make_imagefolder(tmp_path / "set", per_class=20)
     with warnings.catch_warnings():

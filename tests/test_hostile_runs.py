@@ -378,3 +378,21 @@ def test_a_dataset_in_a_folder_with_a_non_utf8_name_loads(tmp_path, monkeypatch)
     odd = os.fsdecode(os.fsencode(tmp_path) + b"/\xe9t\xe9")           # Latin-1 "été"
     os.rename(root, odd)
     assert len(load_split(odd, "train", 32, progress=False)) + len(load_split(odd, "val", 32, progress=False)) == 12
+
+
+def test_ctrl_c_while_the_command_line_loads_numpy_is_one_line(tmp_path):
+    """Ctrl-C in the half second while NumPy, Pillow and Numba load: 'interrupted' and exit 130, no
+    traceback. The interrupt is made to arrive exactly there: an import hook raises it at `import numpy`."""
+    import subprocess
+    import sys
+
+    script = ("import runpy, sys\n"
+              "class CtrlC:\n"
+              "    def find_spec(self, name, *rest):\n"
+              "        if name == 'numpy':\n"
+              "            raise KeyboardInterrupt\n"
+              "sys.meta_path.insert(0, CtrlC())\n"
+              "sys.argv = ['tinysqueeze', 'models']\n"
+              "runpy.run_module('tinysqueeze', run_name='__main__')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (result.returncode, result.stderr, result.stdout) == (130, "\ninterrupted\n", "")

@@ -89,7 +89,8 @@ def test_pickled_code_is_never_run(tmp_path, capsys):
 
 # --- Hostile .pth files: built only from allowed names, lying about their tensors ---
 
-def crafted_pth(tmp_path, monkeypatch, tensors: dict, storage_numel: int, storage_bytes: bytes, legacy=False):
+def crafted_pth(tmp_path, monkeypatch, tensors: dict, storage_numel: int, storage_bytes: bytes, legacy=False,
+                byteorder=None):
     """A PyTorch file written without PyTorch: fake `torch` modules stand in while pickling, so the
     stream names exactly what a real one names (torch._utils._rebuild_tensor_v2, torch.FloatStorage).
     tensors: name -> (offset, size, stride), all views of one float32 storage '0'."""
@@ -131,13 +132,16 @@ def crafted_pth(tmp_path, monkeypatch, tensors: dict, storage_numel: int, storag
     state = collections.OrderedDict((k, Tensor(*v)) for k, v in tensors.items())
     path = tmp_path / "crafted.pth"
     if legacy:
-        plain = [pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True})]
+        system = {"little_endian": byteorder != "big"} if byteorder in (None, "little", "big") else byteorder
+        plain = [pickle.dumps(v, protocol=2) for v in (0x1950A86A20F9469CFC6C, 1001, system)]
         path.write_bytes(b"".join(plain) + dumps(state) + pickle.dumps(["0"], protocol=2)
                          + struct.pack("<q", storage_numel) + storage_bytes)
     else:
         with zipfile.ZipFile(path, "w") as z:
             z.writestr("archive/data.pkl", dumps(state))
             z.writestr("archive/data/0", storage_bytes)
+            if byteorder is not None:                     # PyTorch >= 1.12 writes it: b"little" or b"big"
+                z.writestr("archive/byteorder", byteorder)
     return path
 
 
@@ -150,6 +154,23 @@ def test_a_well_formed_crafted_file_loads(tmp_path, monkeypatch, legacy):
     state = load_weights(path)
     np.testing.assert_array_equal(state["w"], [1, 2, 3])
     np.testing.assert_array_equal(state["t"], [[0, 2], [1, 3]])     # a transposed view, by hand
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+@pytest.mark.parametrize("byteorder, dtype", [("little", "<f4"), ("big", ">f4")])
+def test_the_stored_byte_order_is_honoured(tmp_path, monkeypatch, legacy, byteorder, dtype):
+    raw = np.array([1.5, -2.0, 3.25, 1e-3], dtype=dtype).tobytes()    # the same numbers, bytes in either order
+    state = load_weights(crafted_pth(tmp_path, monkeypatch, {"w": (0, (4,), (1,))}, 4, raw, legacy, byteorder))
+    np.testing.assert_array_equal(state["w"], np.array([1.5, -2.0, 3.25, 1e-3], dtype=np.float32))
+    assert state["w"].dtype.isnative
+
+
+@pytest.mark.parametrize("legacy, byteorder", [(False, "middle"), (False, ""), (True, {"little_endian": "yes"}),
+                                               (True, ["little"])])
+def test_an_unknown_byte_order_is_refused(tmp_path, monkeypatch, legacy, byteorder):
+    path = crafted_pth(tmp_path, monkeypatch, {"w": (0, (4,), (1,))}, 4, FOUR_FLOATS, legacy, byteorder)
+    with pytest.raises(ValueError, match="byte order"):
+        load_weights(path)
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])

@@ -7,7 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from .datasets import MAX_CLASSES, MAX_IMAGE_SIZE      # the largest sizes a flag may ask for
+try:     # NumPy, Pillow and Numba load here (about half a second): Ctrl-C meanwhile is one line too
+    from .datasets import MAX_CLASSES, MAX_IMAGE_SIZE  # the largest sizes a flag may ask for
+except KeyboardInterrupt:
+    print("\ninterrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def gradcheck_arguments(p) -> None:
@@ -82,23 +86,30 @@ def predict_arguments(p) -> None:
     p.add_argument("--weights", help="weights file: .npz, or a PyTorch/torchvision .pth")
     p.add_argument("--checkpoint", help="a training checkpoint (runs/NAME/best.npz): model, classes and "
                                         "preprocessing come from it")
-    p.add_argument("--model", default="squeezenet1_1", help="architecture of the weights (default squeezenet1_1)")
+    p.add_argument("--model", help="architecture of --weights from an .npz or .pth (default squeezenet1_1); "
+                                   "a checkpoint or .tsq file names its own")
     p.add_argument("--classes", help="class names file: one per line, or wnid<TAB>name")
     p.add_argument("--image-size", type=image_size, default=224,
-                   help=f"centre crop, at most {MAX_IMAGE_SIZE} (default 224, after resize 256)")
+                   help=f"centre crop, at most {MAX_IMAGE_SIZE} (default 224, after resize 256; a training "
+                        "checkpoint sets its own)")
     p.add_argument("--topk", type=positive_int, default=5)
 
 
 def cmd_predict(args) -> int:
     from .evaluation.predict import format_predictions, predict_files, preprocessing, read_class_names
-    from .training.runs import load_model, load_run
+    from .training.runs import check_named_model, load_model, load_run
 
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"no image file at {', '.join(missing)}")
     if bool(args.weights) == bool(args.checkpoint):
         raise ValueError("give either --weights FILE (with --model) or --checkpoint FILE from a training run")
-    model, meta = load_run(args.checkpoint)[:2] if args.checkpoint else load_model(args.weights, args.model)
+    if args.checkpoint:
+        model, meta = load_run(args.checkpoint)[:2]
+        check_named_model(args.checkpoint, meta.model, args.model)
+    else:
+        model, meta = load_model(args.weights, args.model, default_model="squeezenet1_1")
+    check_size_not_overridden(args, meta)
     names = read_class_names(args.classes) if args.classes else (meta.class_names if meta else None)
     if names is not None and len(names) != model.num_classes:
         raise ValueError(f"{len(names)} class names for a model of {model.num_classes} classes")
@@ -106,6 +117,14 @@ def cmd_predict(args) -> int:
                             **preprocessing(meta, args.image_size))
     print(format_predictions(args.images, results, names))
     return 0
+
+
+def check_size_not_overridden(args, meta) -> None:
+    """A training checkpoint fixes the image size its preprocessing uses: refuse a typed --image-size
+    that says otherwise rather than ignore it."""
+    if meta is not None and "image_size" in args.explicit and args.image_size != meta.image_size:
+        raise ValueError(f"--image-size {args.image_size}: the checkpoint was trained at {meta.image_size} px "
+                         f"and its preprocessing uses that size; leave out --image-size")
 
 
 def train_arguments(p) -> None:
@@ -210,7 +229,8 @@ def cmd_data_get(args) -> int:
 
 
 def compress_arguments(p) -> None:
-    p.add_argument("--model", default="squeezenet1_1", help="architecture of the weights")
+    p.add_argument("--model", help="architecture of the weights (default squeezenet1_1); a checkpoint or "
+                                   ".tsq file names its own")
     p.add_argument("--checkpoint", help="any weights file (.npz, training checkpoint, .pth); none: fresh weights")
     p.add_argument("--num-classes", type=class_count, default=1000,
                    help=f"classes (of fresh weights, without a checkpoint), at most {MAX_CLASSES:,} (default 1000)")
@@ -242,18 +262,27 @@ def cmd_compress(args) -> int:
     check_density(args.density), check_bits(args.bits)
     check_output(args.out, "--out", ".tsq", {"--checkpoint": args.checkpoint, "--data": args.data}, args.overwrite)
     if args.checkpoint:
-        model, meta = load_model(args.checkpoint, args.model)      # a training checkpoint knows its model
+        model, meta = load_model(args.checkpoint, args.model, default_model="squeezenet1_1")
+        check_size_not_overridden(args, meta)
     else:
+        args.model = args.model or "squeezenet1_1"
         print(f"no --checkpoint: compressing freshly initialised {args.model} weights (sizes only)")
         model, meta = get_model(args.model, num_classes=args.num_classes), None
     train, val = compression_data(meta, args.data, args.finetune_epochs, args.image_size, args.batch_size)
     compressed = deep_compress(model, args.density, args.bits, args.policy, train, val, args.finetune_epochs,
                                lr=args.lr, report=lambda stage: print(
                                    f"{stage.label:<40} val top-1 {100 * stage.top1:.2f}%  top-5 {100 * stage.top5:.2f}%"))
-    name = meta.model if meta else args.model
+    name = meta.model if meta else stored_model_name(args.checkpoint) or args.model or "squeezenet1_1"
     rows = save_compressed(args.out, compressed, name, meta.model_args if meta else None)
     print(format_sizes(rows, f"{name}: density {args.density}, {args.bits} bits -> {args.out}"))
     return 0
+
+
+def stored_model_name(path) -> str | None:
+    """The model a .tsq file says it holds, or None for any other file (or none)."""
+    from .formats.tsq import is_tsq, read_tsq
+
+    return read_tsq(path)[1].get("model") if path and is_tsq(path) else None
 
 
 def add_sweep_arguments(p, each: str) -> None:
@@ -404,7 +433,9 @@ def add_training_arguments(p, set_per_run: tuple[str, ...] = ()) -> None:
         options = dict(f.metadata)
         default = {} if f.default is MISSING else f.default
         parse = positive_int if options.pop("positive", False) else parsers[str(f.type)]
-        parse = {MAX_IMAGE_SIZE: image_size}.get(options.pop("maximum", None), parse)
+        maximum = options.pop("maximum", None)
+        if maximum is not None:
+            parse = image_size if maximum == MAX_IMAGE_SIZE else at_most(maximum, f.name.replace("_", " "))
         if default is None:          # the optimizer's (RECIPES) unless given
             options["help"] += f" [{', '.join(f'{name}: {r[f.name]:g}' for name, r in RECIPES.items())}]"
         else:
@@ -484,10 +515,10 @@ class_count = at_most(MAX_CLASSES, "classes")
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
-    """The parsed command line; for `train` and `diagnose` also `explicit`, the settings typed in it."""
+    """The parsed command line, with `explicit`: the settings typed in it (not left to their defaults)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("train", "diagnose"):
+    if args.command:
         command_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
         args.explicit = explicit_settings(command_parser, argv)
     return args

@@ -28,11 +28,15 @@ def kmeans_1d(values: np.ndarray, clusters: int, iterations: int = 30) -> tuple[
     if values.size == 0:
         return np.zeros(clusters, np.float32), np.zeros(0, np.int64)
     centroids = np.linspace(values.min(), values.max(), clusters)
+    # In one dimension a cluster is a run of the sorted values: sorted once, each iteration needs only
+    # where the edges cut them (searchsorted) and running sums, not a pass over every weight.
+    ordered = np.sort(values)
+    running = np.concatenate([[0.0], np.cumsum(ordered)])     # running[i] = sum of the i smallest
     for _ in range(iterations):
         edges = (centroids[1:] + centroids[:-1]) / 2          # sorted centroids: nearest = between edges
-        assign = np.searchsorted(edges, values)
-        sums = np.bincount(assign, weights=values, minlength=clusters)
-        counts = np.bincount(assign, minlength=clusters)
+        cuts = np.concatenate([[0], np.searchsorted(ordered, edges, side="right"), [ordered.size]])
+        counts = np.diff(cuts)                                # cluster k: ordered[cuts[k]:cuts[k+1]]
+        sums = running[cuts[1:]] - running[cuts[:-1]]
         moved = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
         moved.sort()
         if np.allclose(moved, centroids):

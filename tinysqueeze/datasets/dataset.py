@@ -102,8 +102,22 @@ def load_split(data: str, split: str, image_size: int, seed: int = 0, cache_dir=
         keep = _holdout(files.labels, split, seed)
         files = folders.FileList([files.paths[i] for i in keep], files.labels[keep], files.classes)
     images, labels, skipped = cached_arrays(files, size, cache_dir, split, progress=progress)
+    refuse_unreadable_classes(files, labels, split)
     return ArrayDataset(images, labels, files.classes, f"{root.name}/{split}", skipped,
                         read_display_names(root, files.classes))
+
+
+def refuse_unreadable_classes(files, labels: np.ndarray, split: str) -> None:
+    """A class whose image files are all unreadable would be learnt from nothing (train) or never
+    measured (val) while the run looks fine: refused, naming the class and one of its files."""
+    had = np.bincount(files.labels, minlength=len(files.classes))
+    kept = np.bincount(labels, minlength=len(files.classes))
+    lost = [c for c in range(len(files.classes)) if had[c] > 0 and kept[c] == 0]
+    if lost:
+        first = files.paths[int(np.flatnonzero(files.labels == lost[0])[0])]
+        raise ValueError(f"{split}: no image of class {files.classes[lost[0]]!r} could be read (all {had[lost[0]]}, "
+                         f"e.g. {first})" + (f", nor of {len(lost) - 1} more class(es)" if len(lost) > 1 else "")
+                         + ": fix or remove those files, or remove the class folder")
 
 
 def channel_stats(images: np.ndarray, max_images: int = 2000, seed: int = 0):

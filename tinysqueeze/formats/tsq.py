@@ -41,22 +41,25 @@ from .huffman import code_lengths, decode, encode
 MAGIC = b"TSQZ"
 VERSION = 1
 MAX_GAP = 15
+MAX_BITS = 8          # a weight's code is one byte (uint8): at most 2^8 shared values per layer
 
 
 def sparse_entries(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """flat codes (0 = pruned) -> (entry codes, entry gaps), fillers included."""
+    """flat codes (0 = pruned) -> (entry codes, entry gaps), fillers included.
+
+    Entry by entry: the gap to each kept weight is the count of pruned weights before it; a gap over
+    MAX_GAP first emits fillers (code 0, gap MAX_GAP, standing for MAX_GAP + 1 positions) until what
+    is left fits. Here for all entries at once: entry i gets gap // (MAX_GAP + 1) fillers before it
+    and keeps the remainder."""
     positions = np.flatnonzero(codes)
-    entry_codes, entry_gaps, previous = [], [], -1
-    for pos in positions.tolist():
-        gap = pos - previous - 1
-        while gap > MAX_GAP:
-            entry_codes.append(0)
-            entry_gaps.append(MAX_GAP)
-            gap -= MAX_GAP + 1
-        entry_codes.append(int(codes[pos]))
-        entry_gaps.append(gap)
-        previous = pos
-    return np.asarray(entry_codes, dtype=np.int64), np.asarray(entry_gaps, dtype=np.int64)
+    gaps = np.diff(positions, prepend=-1) - 1                       # pruned weights before each kept one
+    fillers = gaps // (MAX_GAP + 1)
+    slot = np.arange(len(positions)) + np.cumsum(fillers)           # where each kept weight's entry goes
+    entry_codes = np.zeros(len(positions) + int(fillers.sum()), dtype=np.int64)
+    entry_gaps = np.full(len(entry_codes), MAX_GAP, dtype=np.int64)  # every filler's gap
+    entry_codes[slot] = codes[positions]
+    entry_gaps[slot] = gaps % (MAX_GAP + 1)
+    return entry_codes, entry_gaps
 
 
 def dense_codes(entry_codes: np.ndarray, entry_gaps: np.ndarray, size: int) -> np.ndarray:
@@ -80,7 +83,9 @@ def _lengths_table(symbols: np.ndarray, n: int) -> np.ndarray:
 
 def write_tsq(path, header: dict, sparse: dict, raw: dict) -> dict:
     """sparse: name -> (codebook, codes) ; raw: name -> float array. Returns per-array byte counts."""
-    bits = int(header["bits"])
+    bits = header["bits"]
+    if not _whole(bits, 1, MAX_BITS):
+        raise ValueError(f"bits must be a whole number from 1 to {MAX_BITS} (a code is one byte), got {bits!r}")
     n_codes = 2 ** bits
     arrays, blobs, sizes = [], [], {}
     for name, (codebook, codes) in sparse.items():
@@ -138,8 +143,8 @@ def check_header(header, blob_bytes: int, path) -> None:
     model_args = header.get("model_args", {})
     if not (isinstance(model_args, dict) and all(isinstance(k, str) for k in model_args)):
         bad(f"model_args must be an object of named settings, got {str(model_args)[:60]!r}")
-    if not _whole(header.get("bits"), 1, 16):
-        bad(f"bits must be a whole number from 1 to 16, got {header.get('bits')!r}")
+    if not _whole(header.get("bits"), 1, MAX_BITS):
+        bad(f"bits must be a whole number from 1 to {MAX_BITS}, got {header.get('bits')!r}")
     n_codes = 2 ** header["bits"]
     total = weights = 0
     for k, entry in enumerate(header["arrays"]):

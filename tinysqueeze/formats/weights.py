@@ -13,7 +13,7 @@ decides by content, not by the file name:
 A `.pth` file is pickled Python. Unpickling runs whatever the file names, so it is never done
 blindly here: `RestrictedUnpickler` accepts only the handful of names a state_dict of tensors uses
 (an OrderedDict, `torch._utils._rebuild_tensor_v2`, storage types) and rebuilds every tensor as a
-NumPy array straight from the raw little-endian bytes of its storage.
+NumPy array straight from the raw bytes of its storage (little-endian, or big where the file says so).
 
 A file is data, never trusted: whatever its pickle calls, nests or claims, `load_weights` gives a
 ValueError naming the file (and the tensor), before allocating more than the file can hold -- a stored
@@ -264,13 +264,38 @@ def _materialise(obj, budget: list, name: str = "", depth: int = 0):
     return obj
 
 
-def _storage_bytes(raw: bytes, storage, where: str) -> np.ndarray:
-    """The storage's elements from its raw bytes, which must be exactly numel * itemsize long."""
+def _storage_bytes(raw: bytes, storage, where: str, byteorder: str = "<") -> np.ndarray:
+    """The storage's elements from its raw bytes, which must be exactly numel * itemsize long, stored
+    with `byteorder` ("<" little-endian, as PyTorch writes on every common CPU, or ">" big-endian);
+    -> an array in this machine's byte order."""
     expected = storage.numel * storage.dtype.itemsize
     if storage.numel < 0 or len(raw) != expected:
         raise ValueError(f"{where}: storage {storage.key} should hold {storage.numel} elements "
                          f"({expected} bytes), the file has {len(raw)} bytes for it")
-    return np.frombuffer(raw, dtype=storage.dtype.newbyteorder("<"))
+    stored = np.frombuffer(raw, dtype=storage.dtype.newbyteorder(byteorder))
+    return stored if stored.dtype.isnative else stored.astype(storage.dtype)
+
+
+def _zip_byteorder(archive: zipfile.ZipFile, prefix: str, names: list[str]) -> str:
+    """The byte order of a zip-format .pth's storages: its `byteorder` member says "little" or "big"
+    (files written before PyTorch 1.12 have none and are little-endian)."""
+    member = f"{prefix}byteorder"
+    if member not in names:
+        return "<"
+    text = archive.read(member)[:16]
+    orders = {b"little": "<", b"big": ">"}
+    if text not in orders:
+        raise ValueError(f"the PyTorch file's byte order ({member}) is {text[:16]!r}, expected 'little' or 'big'")
+    return orders[text]
+
+
+def _legacy_byteorder(system_info, path) -> str:
+    """The byte order a legacy (< 1.6) .pth records in its system information: {"little_endian": bool, ...}."""
+    little = system_info.get("little_endian", True) if isinstance(system_info, dict) else None
+    if not isinstance(little, bool):
+        raise ValueError(f"{path}: its system information does not say the byte order (little_endian: "
+                         f"{_short(little)}), expected True or False")
+    return "<" if little else ">"
 
 
 def _state_dict_of(obj, storages: dict) -> "collections.OrderedDict[str, np.ndarray]":
@@ -288,6 +313,7 @@ def _load_torch_zip(archive: zipfile.ZipFile, names: list[str]):
     prefix = pkl[: -len("data.pkl")]
     storages: dict = {}
     obj = RestrictedUnpickler(io.BytesIO(archive.read(pkl)), storages).load()     # sizes checked: check_zip_sizes
+    byteorder = _zip_byteorder(archive, prefix, names)
     for key, storage in storages.items():
         member = f"{prefix}data/{key}"
         if member not in names:
@@ -295,7 +321,7 @@ def _load_torch_zip(archive: zipfile.ZipFile, names: list[str]):
         if archive.getinfo(member).file_size != storage.numel * storage.dtype.itemsize:
             raise ValueError(f"storage {key} should hold {storage.numel} elements, its member {member} has "
                              f"{archive.getinfo(member).file_size} bytes")
-        storage.array = _storage_bytes(archive.read(member), storage, "the PyTorch file")
+        storage.array = _storage_bytes(archive.read(member), storage, "the PyTorch file", byteorder)
     return _state_dict_of(obj, storages)
 
 
@@ -308,7 +334,7 @@ def _load_torch_legacy(path: Path):
             raise ValueError(f"{path} starts with a pickle but is not a PyTorch file (wrong magic number)")
         if _load_plain(f) != TORCH_PROTOCOL_VERSION:
             raise ValueError(f"{path}: unsupported PyTorch protocol version")
-        _load_plain(f)  # system info: byte order and type sizes
+        byteorder = _legacy_byteorder(_load_plain(f), path)  # system info: byte order and type sizes
         storages: dict = {}
         obj = RestrictedUnpickler(f, storages).load()
         keys = _load_plain(f)
@@ -321,7 +347,7 @@ def _load_torch_legacy(path: Path):
             if numel != storage.numel or numel * storage.dtype.itemsize > remaining:
                 raise ValueError(f"{path}: storage {key} claims {numel} elements (its tensors say "
                                  f"{storage.numel}); the file is truncated or inconsistent")
-            storage.array = _storage_bytes(f.read(numel * storage.dtype.itemsize), storage, str(path))
+            storage.array = _storage_bytes(f.read(numel * storage.dtype.itemsize), storage, str(path), byteorder)
     return _state_dict_of(obj, storages)
 
 

@@ -73,6 +73,8 @@ def parse_custom(text: str) -> dict:
     """'sr=0.25,pct_3x3=0.5,bypass=simple' -> {'sr': 0.25, 'pct_3x3': 0.5, 'bypass': 'simple'}."""
     allowed = {"base_e", "incr_e", "pct_3x3", "freq", "sr", "bypass", "version"}
     args = {}
+    if not text.replace(",", "").strip():
+        raise ValueError(f"custom point {text!r} is empty: give key=value pairs, e.g. sr=0.25,pct_3x3=0.5")
     for item in filter(None, text.split(",")):
         if "=" not in item:
             raise ValueError(f"custom point {text!r}: expected key=value pairs, e.g. sr=0.25,pct_3x3=0.5")
@@ -82,9 +84,9 @@ def parse_custom(text: str) -> dict:
         if key in ("bypass", "version"):
             args[key] = value
         elif key in ("base_e", "incr_e", "freq"):
-            args[key] = int(value)
+            args[key] = _whole_number(value, key)
         else:
-            args[key] = float(value)
+            args[key] = _number(value, key)
     return args
 
 
@@ -114,6 +116,13 @@ def make_points(kind: str, values: list[str] | None, version: str = "1_1") -> li
     if len({p.name for p in points}) != len(points):
         raise ValueError("the sweep's values repeat a point")
     return points
+
+
+def _whole_number(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{what} values must be whole numbers, got {text!r}") from None
 
 
 def _number(text: str, what: str) -> float:

@@ -170,23 +170,27 @@ def load_run(path):
     return model.eval(), meta, optimizer_state
 
 
-def load_model(path, model_name: str | None = None):
+def load_model(path, model_name: str | None = None, default_model: str | None = None):
     """Any weights file -> (model in eval mode, RunMeta or None).
 
-    A training checkpoint and a `.tsq` file say which model they hold; an `.npz` of weights or a
-    PyTorch `.pth` does not, so `model_name` must (sized to the weights' class count).
+    A training checkpoint and a `.tsq` file say which model they hold (a `model_name` that names
+    another is refused, never silently ignored); an `.npz` of weights or a PyTorch `.pth` does not, so
+    `model_name` must, or else `default_model` (sized to the weights' class count).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}")
     if is_checkpoint(path):
         model, meta, _ = load_run(path)
+        check_named_model(path, meta.model, model_name)
         return model, meta
     if is_tsq(path):
         state, header = read_tsq(path)
+        check_named_model(path, header.get("model"), model_name)
         model_name, model_args = header.get("model", model_name), header.get("model_args", {})
     else:
         state, model_args = strip_module_prefix(load_weights(path)), {}
+    model_name = model_name or default_model
     if model_name is None:
         raise ValueError(f"{path} holds weights only: say which model they belong to (--model)")
     num_classes = num_classes_of(state, path)
@@ -202,6 +206,12 @@ def load_model(path, model_name: str | None = None):
     model = get_model(model_name, num_classes=num_classes, **model_args)
     model.load_state_dict(state)
     return model.eval(), None
+
+
+def check_named_model(path, holds: str | None, named: str | None) -> None:
+    """Refuse a model named by the user (--model) that is not the one a self-describing file holds."""
+    if named is not None and holds is not None and named != holds:
+        raise ValueError(f"{path} holds {holds}, not {named}: leave out --model (the file says which model it is)")
 
 
 # A model of more classes is built only after its class layer's shape is checked against the weights, so a

@@ -52,6 +52,10 @@ RECIPES = {
 }
 
 
+# The synthetic set is drawn in memory: a million images (ImageNet's size) at 64 px are 16 GB.
+MAX_SYNTHETIC = 1_000_000
+
+
 def setting(default, help: str, **options):
     """A TrainConfig field with the help text (and argparse options) of its command-line flag."""
     if isinstance(default, dict):
@@ -85,8 +89,10 @@ class TrainConfig:
                                     "rounding decides nothing)", choices=["float32", "float64"])
     seed: int = setting(0, "seed of everything random: weights, shuffle, crops, dropout")
     out: str = setting("runs/default", "run folder")
-    synthetic_train: int = setting(SYNTHETIC_SIZES[0], "synthetic training images", positive=True)
-    synthetic_val: int = setting(SYNTHETIC_SIZES[1], "synthetic validation images", positive=True)
+    synthetic_train: int = setting(SYNTHETIC_SIZES[0], f"synthetic training images, at most {MAX_SYNTHETIC:,}",
+                                   positive=True, maximum=MAX_SYNTHETIC)
+    synthetic_val: int = setting(SYNTHETIC_SIZES[1], f"synthetic validation images, at most {MAX_SYNTHETIC:,}",
+                                 positive=True, maximum=MAX_SYNTHETIC)
     layers: str = setting("", "a folder of your own layers, the course's assignments (e.g. assignments): "
                               "train a network made of them; each file must pass `check` first")
 
@@ -109,6 +115,9 @@ class TrainConfig:
             raise ValueError(f"epochs and batch_size must be positive and image_size from {MIN_IMAGE_SIZE} to "
                              f"{MAX_IMAGE_SIZE}, got "
                              f"epochs={self.epochs}, batch_size={self.batch_size}, image_size={self.image_size}")
+        for name in ("synthetic_train", "synthetic_val"):
+            if not 0 < getattr(self, name) <= MAX_SYNTHETIC:
+                raise ValueError(f"{name} must be from 1 to {MAX_SYNTHETIC:,}, got {getattr(self, name)}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.warmup_epochs > self.epochs:
