@@ -262,6 +262,9 @@ def cmd_compress(args) -> int:
     check_density(args.density), check_bits(args.bits)
     check_output(args.out, "--out", ".tsq", {"--checkpoint": args.checkpoint, "--data": args.data}, args.overwrite)
     if args.checkpoint:
+        if "num_classes" in args.explicit:
+            raise ValueError("--num-classes is for fresh weights: the classes of --checkpoint come from its weights; "
+                             "leave it out")
         model, meta = load_model(args.checkpoint, args.model, default_model="squeezenet1_1")
         check_size_not_overridden(args, meta)
     else:

@@ -9,10 +9,13 @@ The starting files live in tinysqueeze/course/stubs/; the first `check` copies t
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import checks
@@ -95,13 +98,48 @@ def load_file(path: Path):
     return module
 
 
-def grade(name: str, path: Path) -> list[Part]:
-    """Grades the file `path` as assignment `name`. -> its parts, each passed, failed or not written."""
-    grader = Grader(load_file(path), path)
+# Grading any assignment takes seconds; a file still running after this long loops forever.
+GRADING_SECONDS = 300
+
+
+class TookTooLong(BaseException):
+    """Raised into the learner's code when the time is up (a BaseException: no `except Exception` of the
+    grader's, or of the learner's, can swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Within it, code running longer than `seconds` is stopped with TookTooLong (main thread only: a
+    timer signal; elsewhere there is no limit)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise TookTooLong
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        assignment(name).grade(grader)
-    except Stop:                                  # the file lacks a name the assignment needs
-        pass
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def grade(name: str, path: Path, seconds: float = GRADING_SECONDS) -> list[Part]:
+    """Grades the file `path` as assignment `name`. -> its parts, each passed, failed or not written.
+    A file that runs longer than `seconds` (an endless loop) is a ValueError saying so."""
+    try:
+        with time_limit(seconds):
+            grader = Grader(load_file(path), path)
+            try:
+                assignment(name).grade(grader)
+            except Stop:                          # the file lacks a name the assignment needs
+                pass
+    except TookTooLong:
+        raise ValueError(f"{path} was still running after {seconds:g} s, when grading it takes seconds: does a loop "
+                         "in it never end? (Ctrl-C in a running check shows where it is)") from None
     return grader.finish()
 
 

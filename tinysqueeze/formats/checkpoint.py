@@ -103,6 +103,9 @@ def refuse_unusable_weights(arrays: dict, where) -> None:
         if value.dtype.kind not in "biuf":
             raise ValueError(f"{where}: {name} holds {value.dtype} values: refusing to load weights that are not "
                              "real numbers")
+        if value.dtype.kind in "biu" and name.rsplit(".", 1)[-1] in ("weight", "bias"):
+            raise ValueError(f"{where}: {name} holds {value.dtype} values, not floating-point numbers: weights cast "
+                             "to whole numbers (most become 0) are not the network's; refusing to load them")
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise ValueError(f"{where}: {name} has {non_finite_count(value)}: refusing to load non-finite weights")
 

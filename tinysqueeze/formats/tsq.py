@@ -216,6 +216,9 @@ def read_tsq(path) -> tuple[dict, dict]:
         if not np.isfinite(codebook).all():     # even an entry no weight uses: the file is not what was written
             raise ValueError(f"{path}: {entry['name']}: its codebook has {non_finite_count(codebook)}: refusing to "
                              "load non-finite weights")
+        if codebook[0] != 0.0:                  # code 0 is a pruned weight: it must decode to zero
+            raise ValueError(f"{path}: {entry['name']}: its codebook's entry 0 (the pruned weights) is "
+                             f"{float(codebook[0])!r}, not 0.0: the file is damaged")
         code_table, gap_table = np.frombuffer(parts[1], np.uint8), np.frombuffer(parts[2], np.uint8)
         codes = decode(parts[3], entry["code_bits"], entry["entries"],
                        {s: int(v) for s, v in enumerate(code_table) if v})

@@ -347,6 +347,9 @@ def run_sweep(sweep: Sweep, workers: int = 1, print_commands: bool = False, coll
         return []
     if collect_only and not sweep.out.is_dir():
         raise ValueError(f"--collect-only: {sweep.out} is not a sweep's folder (no such folder): nothing to collect")
+    if collect_only and not (sweep.out / "sweep.json").is_file() and not (sweep.out / "points").is_dir():
+        raise ValueError(f"--collect-only: {sweep.out} is not a sweep's folder (no sweep.json, no points/): nothing "
+                         "to collect" + (" -- it holds a training run" if RunFolder(sweep.out).config_json.is_file() else ""))
     sweep.out.mkdir(parents=True, exist_ok=True)
     write_text_atomically(sweep.out / "sweep.json", json.dumps(
         {"kind": sweep.kind, "seeds": sweep.seeds,

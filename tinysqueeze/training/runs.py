@@ -112,6 +112,8 @@ def check_run_meta(meta, path) -> None:
     classes = meta["classes"]
     if not (isinstance(classes, list) and 2 <= len(classes) <= MAX_CLASSES and all(isinstance(c, str) for c in classes)):
         raise wrong("classes", classes, f"not a list of 2 to {MAX_CLASSES:,} class names")
+    if len(set(classes)) != len(classes):
+        raise wrong("classes", classes, "a list naming a class twice (every prediction would be ambiguous)")
     names = meta.get("class_names")
     if names is not None and not (isinstance(names, list) and len(names) == len(classes)
                                   and all(isinstance(c, str) for c in names)):
@@ -188,12 +190,16 @@ def load_model(path, model_name: str | None = None, default_model: str | None = 
         state, header = read_tsq(path)
         check_named_model(path, header.get("model"), model_name)
         model_name, model_args = header.get("model", model_name), header.get("model_args", {})
+        declared = header.get("num_classes")
     else:
-        state, model_args = strip_module_prefix(load_weights(path)), {}
+        state, model_args, declared = strip_module_prefix(load_weights(path)), {}, None
     model_name = model_name or default_model
     if model_name is None:
         raise ValueError(f"{path} holds weights only: say which model they belong to (--model)")
     num_classes = num_classes_of(state, path)
+    if declared is not None and declared != num_classes:
+        raise ValueError(f"{path}: its header says {declared!r} classes, its last layer holds {num_classes}: the file "
+                         "is damaged")
     if num_classes > MAX_CLASSES_UNCHECKED:   # the class layer's shape is known before the model is built
         last = [k for k in state if k.endswith("weight")][-1]
         expected = get_model(model_name, num_classes=2, **model_args).state_dict().get(last)
@@ -203,9 +209,19 @@ def load_model(path, model_name: str | None = None, default_model: str | None = 
             raise ValueError(f"{path}: its last weight {last} of shape {tuple(state[last].shape)} says {num_classes} "
                              f"classes but does not hold them ({model_name} needs {(num_classes, *expected.shape[1:])}): "
                              "refusing to build a model its weights cannot fill")
-    model = get_model(model_name, num_classes=num_classes, **model_args)
+    model = get_model(model_name, num_classes=num_classes, **check_model_args(model_args, path))
     model.load_state_dict(state)
     return model.eval(), None
+
+
+def check_model_args(model_args: dict, path) -> dict:
+    """A file's model arguments may not set what the weights themselves say (the class count) or what
+    only a fresh model takes (its seed, image_grad)."""
+    reserved = sorted(set(model_args) & {"num_classes", "seed", "image_grad"})
+    if reserved:
+        raise ValueError(f"{path}: its model arguments set {', '.join(reserved)}, which the weights decide: "
+                         "the file is damaged or was not written by tinysqueeze")
+    return model_args
 
 
 def check_named_model(path, holds: str | None, named: str | None) -> None:
@@ -298,6 +314,9 @@ def read_metrics(path: Path) -> list[dict]:
                 except ValueError:
                     cell = next(f"{k}={v!r}" for k, v in row.items() if v and not is_number(v))
                     raise ValueError(f"{path} is damaged: line {line} has {cell[:60]}, not a number; {fix}") from None
+                unread = [c for c in METRICS_READ if not math.isfinite(rows[-1][c])]
+                if unread:                   # a finished epoch always has each: a blank or NaN one was edited
+                    raise ValueError(f"{path} is damaged: line {line} has no number for {', '.join(unread)}; {fix}")
             return rows
     except (UnicodeDecodeError, csv.Error) as error:
         raise ValueError(f"{path} is damaged ({error}); {fix}") from None
