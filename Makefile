@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 NOTEBOOKS_STAMP := $(VENV)/.notebooks-stamp
+DIST_STAMP := $(VENV)/.dist-stamp
 DATA   ?= synthetic
 EPOCHS ?= 15
 
@@ -21,6 +22,11 @@ $(NOTEBOOKS_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks]'
 	touch $(NOTEBOOKS_STAMP)
 
+# The dist extra (mpi4py and the MPICH wheel), for training on several processes and the tests of it.
+$(DIST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dist]'
+	touch $(DIST_STAMP)
+
 # The main job: SqueezeNet 1.1 from scratch at 64 px. With DATA=path/to/imagefolder it trains on
 # real images instead of the built-in synthetic set. Starts afresh each time (--overwrite).
 train-small: $(STAMP)
@@ -28,11 +34,11 @@ train-small: $(STAMP)
 		--out runs/train-small --overwrite
 	$(PY) -m tinysqueeze evaluate --checkpoint runs/train-small/best.npz
 
-test: $(STAMP) $(NOTEBOOKS_STAMP)
+test: $(STAMP) $(NOTEBOOKS_STAMP) $(DIST_STAMP)
 	$(PY) -m pytest
 
 # The inner loop: every module a little, without the end-to-end training runs (tests marked slow).
-test-quick: $(STAMP) $(NOTEBOOKS_STAMP)
+test-quick: $(STAMP) $(NOTEBOOKS_STAMP) $(DIST_STAMP)
 	$(PY) -m pytest -m "not slow"
 
 gradcheck: $(STAMP)

@@ -699,7 +699,7 @@ def test_the_training_loop_warms_up_then_decays(tmp_path, monkeypatch):
                   progress=False)
     rates = []
 
-    def recorded_step(model, loss_fn, optimizer, x, y, after_backward=None):
+    def recorded_step(model, loss_fn, optimizer, x, y, after_backward=None, **slices):
         rates.append(optimizer.lr)
         return 2.3, np.ones((len(y), 10))
 

@@ -8,7 +8,7 @@ the map to this list.
 __version__ = "0.1.0"
 
 LAYERS = [
-    ("nn", "optim"),
+    ("nn", "optim", "distributed"),
     ("formats", "datasets"),
     ("models",),
     ("compress", "evaluation", "course"),

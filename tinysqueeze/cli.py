@@ -7,8 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+from .distributed.launch import launched_size
+from .distributed.threads import share_cores
+
+share_cores()   # one of several processes on this machine: its share of the cores, set before NumPy loads
+
 try:     # NumPy, Pillow and Numba load here (about half a second): Ctrl-C meanwhile is one line too
     from .datasets import MAX_CLASSES, MAX_IMAGE_SIZE  # the largest sizes a flag may ask for
+    from .distributed.world import DistributedError
 except KeyboardInterrupt:
     print("\ninterrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -134,18 +140,21 @@ def train_arguments(p) -> None:
 
 
 def cmd_train(args) -> int:
+    from .distributed.world import current_world
     from .training.train import TrainingDiverged, fit, prepare
 
     config = train_config(args)
+    world = current_world(config.allreduce)      # one process, or this rank of an mpiexec / srun job
     if args.config and args.resume and "out" not in args.explicit and Path(config.out) != Path(args.config).parent:
         raise ValueError(f"--resume --config {args.config}: that file names the run folder {config.out}, not the "
                          f"folder it is in; add --out to say which run to continue")
     explicit = None if args.config else args.explicit       # a --config's every setting counts as typed
-    run = prepare(config, args.resume, args.overwrite, not args.quiet, explicit)
+    run = prepare(config, args.resume, args.overwrite, not args.quiet, explicit, world=world)
     try:
         rows = fit(run)
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
+    except TrainingDiverged as error:             # every rank sees the same summed loss: all stop here
+        if world.is_writer:
+            print(f"error: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         last = run.folder.last
@@ -153,7 +162,7 @@ def cmd_train(args) -> int:
               f"\ninterrupted before the first epoch finished: nothing to resume in {run.out}; "
               "run the same command again to start over", file=sys.stderr)
         return 130
-    if rows:
+    if rows and world.is_writer:
         print(f"done: val top-1 {100 * rows[-1]['val_top1']:.1f}% (best {100 * run.meta.best_top1:.1f}%) after "
               f"{int(rows[-1]['epoch'])} epochs; {run.folder.metrics_csv}, {run.folder.curves.name}, "
               f"{run.folder.best.name}")
@@ -529,16 +538,57 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_arguments(sys.argv[1:] if argv is None else list(argv))
+    ranks, variable = launched_size()
+    if ranks == 1:
+        return run_command(args)
+    if args.command != "train":                  # N copies of another command would each do all of it
+        print(f"error: `{args.command}` runs as one process; only `train` shares its work among the {ranks} "
+              f"processes this launcher started ({variable}={ranks}): run it without mpiexec or srun", file=sys.stderr)
+        return 2
+    return run_rank(args)
+
+
+def run_rank(args) -> int:
+    """`train` as one rank of several: any error ends every rank (MPI's abort), naming this one, so that
+    no rank waits forever for one that has stopped."""
+    from .distributed.world import current_world
+
+    try:
+        code = run_command(args, prefix=lambda: rank_prefix())
+    except BaseException:                        # not a known error: its traceback, then everyone stops
+        import traceback
+        traceback.print_exc()
+        code = 1
+    if code != 0:
+        try:
+            current_world().abort(code)
+        except Exception:                        # no world could be made (mpi4py missing): just this one
+            pass
+    return code
+
+
+def rank_prefix() -> str:
+    from .distributed.world import current_world
+
+    try:
+        world = current_world()
+    except Exception:
+        return ""
+    return f" (rank {world.rank} of {world.size})"
+
+
+def run_command(args, prefix=lambda: "") -> int:
+    """The command, with every error a user can cause as one `error:` line and an exit status."""
     try:
         if "TINYSQUEEZE_KERNELS" in os.environ:      # a bad value refused before any command starts its work
             from .nn.kernels import backend
             backend()
         return args.func(args)
-    except (ValueError, FileNotFoundError, ConnectionError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, ConnectionError, DistributedError) as error:
+        print(f"error{prefix()}: {error}", file=sys.stderr)
         return 2
     except MemoryError as error:                     # settings within bounds that this machine cannot hold
-        print(f"error: out of memory ({error or 'an allocation failed'}): try a smaller --batch-size or "
+        print(f"error{prefix()}: out of memory ({error or 'an allocation failed'}): try a smaller --batch-size or "
               "--image-size", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:           # Ctrl-C in any command (train says more itself)
@@ -546,5 +596,5 @@ def main(argv=None) -> int:
         return 130
     except OSError as error:                         # a full disk, a read-only folder, a file in a folder's place
         where = f": {error.filename}" if error.filename else ""
-        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
+        print(f"error{prefix()}: {error.strerror or error}{where}", file=sys.stderr)
         return 2

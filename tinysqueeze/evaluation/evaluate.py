@@ -52,11 +52,13 @@ def silent_classes_of(model: nn.Module, max_scores: np.ndarray) -> np.ndarray:
     return silent_classes(max_scores) if final_relu(model) is not None else np.array([], dtype=np.int64)
 
 
-def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False) -> dict:
+def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False, world=None) -> dict:
     """Loss, top-1, top-5, the confusion matrix (rows: true class, columns: predicted), each class's
     recall (the fraction of its images predicted as it) and the classes that never scored above zero.
 
     loader: a DataLoader; its epoch 0 is every image once (an evaluation loader does not shuffle).
+    world: several processes (distributed/world.py), each evaluating its rows of every batch (the
+    loader's rank): the counts are summed over them, so every process returns the same figures.
     """
     model.eval()
     loss_fn = nn.SoftmaxCrossEntropy()
@@ -66,6 +68,8 @@ def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False)
     params = model.parameters()
     dtype = params[0].data.dtype if params else np.float32      # the images in the model's precision
     for x, y in tqdm(loader.epoch(0), total=len(loader), desc="evaluating", disable=not progress, leave=False):
+        if len(y) == 0:                                          # a last batch smaller than the processes
+            continue
         with np.errstate(over="ignore", invalid="ignore"):       # overflow is checked just below
             logits = model(x.astype(dtype, copy=False))                   # (B, C)
         if not np.all(np.isfinite(logits)):
@@ -77,10 +81,23 @@ def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False)
         np.add.at(confusion, (y, logits.argmax(axis=1)), 1)
         max_scores = np.maximum(max_scores, logits.max(axis=0))
         n += len(y)
+    if world is not None and world.size > 1:
+        total_loss, top1, top5, n, confusion, max_scores = summed_over(world, total_loss, top1, top5, n, confusion,
+                                                                       max_scores)
     recall = confusion.diagonal() / np.maximum(1, confusion.sum(axis=1))
     silent = silent_classes_of(model, max_scores)
     return {"loss": total_loss / n, "top1": top1 / n, "top5": top5 / n, "n": n, "confusion": confusion,
             "recall": recall, "silent": silent}
+
+
+def summed_over(world, total_loss, top1, top5, n, confusion, max_scores):
+    """Each process's counts -> the sums over all (the largest scores: the maximum), in two all-reduces."""
+    counts = np.concatenate([[total_loss, top1, top5, n], confusion.reshape(-1)]).astype(np.float64)
+    world.sum(counts)
+    scores = np.ascontiguousarray(max_scores, dtype=np.float64).copy()
+    world.max(scores)
+    confusion = np.rint(counts[4:]).astype(np.int64).reshape(confusion.shape)
+    return float(counts[0]), int(round(counts[1])), int(round(counts[2])), int(round(counts[3])), confusion, scores
 
 
 def summary(result: dict, names: list[str]) -> dict:

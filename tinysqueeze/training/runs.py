@@ -34,9 +34,10 @@ from ..evaluation.plots import plot_curves
 from ..datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-                  "silent_classes", "images_per_s", "seconds", "step_seconds", "other_seconds"]
+                  "silent_classes", "images_per_s", "seconds", "step_seconds", "other_seconds", "allreduce_seconds"]
 # seconds: the training pass over the data; step_seconds: the part of it inside training steps
-# (forward, backward, update); other_seconds: the rest of the epoch (data waits, validation, files).
+# (forward, backward, update); other_seconds: the rest of the epoch (data waits, validation, files);
+# allreduce_seconds: the part of the steps spent summing gradients among processes (0 for one process).
 
 
 # ---------------------------------------------------------------------------- what a run is

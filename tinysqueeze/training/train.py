@@ -19,6 +19,7 @@ run stopped after epoch k and resumed equals a run that never stopped.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -34,6 +35,7 @@ from ..datasets import MAX_IMAGE_SIZE, SYNTHETIC_SIZES, DataLoader, channel_stat
 from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
 from ..models import get_model
 from ..models.squeezenet import MIN_IMAGE_SIZE
+from ..distributed.world import GradientSum, World
 from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step
 from .runs import ResumePoint, RunFolder, RunMeta
 
@@ -95,6 +97,11 @@ class TrainConfig:
                                  positive=True, maximum=MAX_SYNTHETIC)
     layers: str = setting("", "a folder of your own layers, the course's assignments (e.g. assignments): "
                               "train a network made of them; each file must pass `check` first")
+    accumulate: int = setting(1, "compute each batch in this many slices, one after another (gradient "
+                                 "accumulation: the same step in less memory)", positive=True)
+    allreduce: str = setting("mpi", "under mpiexec: how the processes sum their gradients, mpi (MPI's own "
+                                    "Allreduce) or ring (distributed/ring.py, written from first principles)",
+                             choices=["mpi", "ring"])
 
     def __post_init__(self):
         if self.optimizer not in RECIPES:
@@ -118,6 +125,10 @@ class TrainConfig:
         for name in ("synthetic_train", "synthetic_val"):
             if not 0 < getattr(self, name) <= MAX_SYNTHETIC:
                 raise ValueError(f"{name} must be from 1 to {MAX_SYNTHETIC:,}, got {getattr(self, name)}")
+        if self.allreduce not in ("mpi", "ring"):
+            raise ValueError(f"allreduce must be mpi or ring, got {self.allreduce!r}")
+        if not 1 <= self.accumulate <= self.batch_size:
+            raise ValueError(f"accumulate must be from 1 to the batch size ({self.batch_size}), got {self.accumulate}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.warmup_epochs > self.epochs:
@@ -166,7 +177,9 @@ class TrainConfig:
         return cls(**dict(saved, **changes))
 
 
-RESUMABLE_CHANGES = ("epochs", "out")   # what --resume may change; everything else must match the run
+# What --resume may change; everything else must match the run. How a batch is computed (in slices, by how
+# many processes, summed how) changes its step only by rounding.
+RESUMABLE_CHANGES = ("epochs", "out", "accumulate", "allreduce")
 
 
 def of_its_type(value, annotation: str) -> bool:
@@ -218,6 +231,7 @@ class Run:
     folder: RunFolder                 # where it is written (locked by prepare, released by close())
     progress: bool = True
     loss_fn: nn.Module = field(default_factory=nn.SoftmaxCrossEntropy)
+    world: World = field(default_factory=World)  # the processes training it together (distributed/)
 
     @property
     def out(self) -> Path:
@@ -228,34 +242,38 @@ class Run:
 
 
 def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, progress: bool = True,
-            explicit: set[str] | None = None, claim_folder: bool = True) -> Run:
+            explicit: set[str] | None = None, claim_folder: bool = True, world: World | None = None) -> Run:
     """Data, model and optimizer of the run `config` describes, or of the run in config.out to
     continue (resume=True). Takes the run folder's lock first (claim_folder=False: no folder at all,
-    as `diagnose` wants) and holds it until the run is closed."""
+    as `diagnose` wants) and holds it until the run is closed.
+
+    world: the processes training together (distributed/world.py; one by default). Rank 0 alone takes
+    the folder, reads a resumed run and writes; it hands its settings and state to the others, and
+    all check they agree before the first step."""
+    world = world or World()
     config.validate()
     if resume and overwrite:
         raise ValueError("--resume continues a run and --overwrite starts it afresh: choose one")
     folder = RunFolder(config.out)
-    if claim_folder:
+    writer = claim_folder and world.is_writer
+    if writer:
         folder.claim()
     try:
-        point = None
-        if resume:
+        point, given = None, asdict(config)
+        if resume and world.is_writer:
             point = folder.resume_point()
             config = continued_config(config, point.meta.config, explicit, progress, folder.last)
-        elif claim_folder:
+        elif writer:
             folder.clear(overwrite)
+        config = agreed_config(given, config, world)
+        progress = progress and world.is_writer
 
-        sizes = (config.synthetic_train, config.synthetic_val)
-        train_set = load_split(config.data, "train", config.image_size, seed=config.seed, synthetic_sizes=sizes,
-                               progress=progress)
-        val_set = load_split(config.data, "val", config.image_size, seed=config.seed, synthetic_sizes=sizes,
-                             progress=progress)
-        if val_set.classes != train_set.classes:
-            raise ValueError("the train and val splits have different classes")
+        train_set, val_set = data_of(config, world, progress)
         mean, std = channel_stats(train_set.images, seed=config.seed)
-        train_loader = DataLoader(train_set, config.batch_size, config.image_size, True, mean, std, seed=config.seed)
-        val_loader = DataLoader(val_set, config.batch_size, config.image_size, False, mean, std)
+        train_loader = DataLoader(train_set, config.batch_size, config.image_size, True, mean, std, seed=config.seed,
+                                  rank=world.rank, ranks=world.size)
+        val_loader = DataLoader(val_set, config.batch_size, config.image_size, False, mean, std,
+                                rank=world.rank, ranks=world.size)
         meta = RunMeta(config.model, train_set.classes, train_set.display_names or train_set.classes, mean, std,
                        config.image_size, asdict(config))
 
@@ -269,14 +287,86 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
         rows = []
         if point is None:
             if config.class_margin and hasattr(model, "start_classes_alive"):
-                first_images, _ = next(train_loader.batches(0))
+                whole = DataLoader(train_set, config.batch_size, config.image_size, True, mean, std, seed=config.seed)
+                first_images, _ = next(whole.batches(0))          # the whole first batch, on every rank
                 model.start_classes_alive(first_images.astype(config.dtype), config.class_margin)
-        else:
+        elif world.is_writer:
             rows = continue_from(point, folder, model, optimizer, meta, progress)
-        return Run(config, meta, model, optimizer, train_loader, val_loader, rows, folder, progress, loss_fn)
+        if world.size > 1:
+            rows = share_state(world, model, optimizer, meta, rows, (len(train_set), len(val_set), meta.classes,
+                                                                       list(mean), list(std)))
+        return Run(config, meta, model, optimizer, train_loader, val_loader, rows, folder, progress, loss_fn, world)
     except BaseException:
         folder.release()
         raise
+
+
+def data_of(config: TrainConfig, world: World, progress: bool):
+    """-> (train set, val set). Several processes: rank 0 reads (and decodes into the cache) first, the
+    others after it, from the cache: one decoding, not one per process."""
+    sizes = (config.synthetic_train, config.synthetic_val)
+
+    def read():
+        train_set = load_split(config.data, "train", config.image_size, seed=config.seed, synthetic_sizes=sizes,
+                               progress=progress)
+        val_set = load_split(config.data, "val", config.image_size, seed=config.seed, synthetic_sizes=sizes,
+                             progress=progress)
+        if val_set.classes != train_set.classes:
+            raise ValueError("the train and val splits have different classes")
+        return train_set, val_set
+
+    if world.size == 1:
+        return read()
+    if world.is_writer:
+        sets = read()
+        world.barrier()
+        return sets
+    world.barrier()
+    try:
+        return read()
+    except (ValueError, OSError) as error:
+        raise type(error)(f"rank {world.rank} cannot read the data that rank 0 read ({error}); every process needs "
+                          f"the same --data at the same path (a shared file system, or a copy on each machine)") from None
+
+
+def agreed_config(given: dict, config: TrainConfig, world: World) -> TrainConfig:
+    """The settings every rank trains with: rank 0's `config` (a resumed run's come from its checkpoint,
+    which rank 0 alone reads). given: this rank's settings as typed; a rank started with other settings
+    than rank 0 is refused, naming it and them."""
+    if world.size == 1:
+        return config
+    typed = world.gather_object(given)
+    for rank, theirs in enumerate(typed):
+        differ = sorted(k for k in typed[0] if theirs.get(k) != typed[0][k])
+        if differ:
+            raise ValueError(f"rank {rank} was started with other settings than rank 0: "
+                             + ", ".join(f"{k}={theirs.get(k)!r} (rank 0: {typed[0][k]!r})" for k in differ)
+                             + "; every process must run the same command")
+    return TrainConfig(**world.broadcast_object(asdict(config)))
+
+
+def share_state(world: World, model, optimizer, meta: RunMeta, rows: list[dict], data) -> list[dict]:
+    """Rank 0's weights, optimizer state, dropout generators and place in the run, on every rank; then
+    every rank checks that its data and weights are rank 0's. -> metrics.csv's rows so far."""
+    state = world.broadcast_object({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "generators": model.generator_states(), "epoch": meta.epoch,
+                                    "best_top1": meta.best_top1, "rows": rows})
+    if not world.is_writer:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        model.set_generator_states(state["generators"])
+        meta.epoch, meta.best_top1 = state["epoch"], state["best_top1"]
+    fingerprint = hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for v in model.state_dict().values()))
+    seen = world.gather_object((data, fingerprint.hexdigest()))
+    names = ("training images", "validation images", "classes", "mean", "std")
+    for rank, (their_data, their_weights) in enumerate(seen):
+        for name, theirs, ours in zip(names, their_data, seen[0][0]):
+            if theirs != ours:
+                raise ValueError(f"rank {rank} sees other data than rank 0: its {name} are {str(theirs)[:60]} (rank 0: "
+                                 f"{str(ours)[:60]}); every process must read the same --data")
+        if their_weights != seen[0][1]:
+            raise ValueError(f"rank {rank}'s weights differ from rank 0's after rank 0 sent them")
+    return state["rows"]
 
 
 def with_your_layers_run(config: TrainConfig, model, optimizer, progress: bool):
@@ -320,17 +410,20 @@ def fit(run: Run) -> list[dict]:
     """Trains the prepared run to its last epoch; -> metrics.csv's rows. Releases the folder at the end."""
     try:
         cfg, meta, out = run.config, run.meta, run.out
-        run.folder.write_config(asdict(cfg))
+        writer = run.world.is_writer                 # rank 0 alone writes the run folder
+        if writer:
+            run.folder.write_config(asdict(cfg))
         if run.progress and meta.epoch < 0:
             print(f"{cfg.model}: {run.model.num_parameters():,} parameters; {len(run.train_loader.dataset)} training "
                   f"and {len(run.val_loader.dataset)} validation images of {len(meta.classes)} classes at "
-                  f"{cfg.image_size}px; {cfg.epochs} epochs of {len(run.train_loader)} batches -> {out}")
+                  f"{cfg.image_size}px; {cfg.epochs} epochs of {len(run.train_loader)} batches -> {out}"
+                  + (f"; {run.world.size} processes share each batch" if run.world.size > 1 else ""))
         write_seconds = 0.0                          # how long the last epoch's files took to write
         for epoch in range(meta.epoch + 1, cfg.epochs):
             started = time.perf_counter()
             row = {"epoch": epoch + 1, **train_epoch(run, epoch)}
             silent, images = row.pop("silent"), row.pop("images")
-            val = evaluate(run.model, run.val_loader, len(meta.classes))
+            val = evaluate(run.model, run.val_loader, len(meta.classes), world=run.world)
             row.update(silent_classes=len(silent), val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
             # the epoch's time outside its training steps: data waits, validation, and writing the run's
             # files (counted as long as the previous epoch's writes took: the same files, the same sizes)
@@ -339,8 +432,9 @@ def fit(run: Run) -> list[dict]:
             improved = val["top1"] > meta.best_top1
             meta.epoch, meta.best_top1 = epoch, max(meta.best_top1, val["top1"])
             writing = time.perf_counter()
-            run.folder.record_epoch(run.rows, f"{cfg.model} on {cfg.data} at {cfg.image_size}px", run.model,
-                                    run.optimizer, meta, improved)
+            if writer:
+                run.folder.record_epoch(run.rows, f"{cfg.model} on {cfg.data} at {cfg.image_size}px", run.model,
+                                        run.optimizer, meta, improved)
             write_seconds = time.perf_counter() - writing
             if run.progress:
                 print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {row['train_loss']:.3f} top-1 "
@@ -362,9 +456,12 @@ def schedule(config: TrainConfig, steps_per_epoch: int):
 def train_epoch(run: Run, epoch: int) -> dict:
     """One pass over the training set: one `train_step` (optim/step.py) per batch, timed and counted."""
     cfg, model, optimizer, loader = run.config, run.model.train(), run.optimizer, run.train_loader
-    loss_fn = run.loss_fn
+    loss_fn, world = run.loss_fn, run.world
     lr_at = schedule(cfg, len(loader))
     total_loss, correct, seen, start, in_steps = 0.0, 0, 0, time.perf_counter(), 0.0
+    # several processes: each computes its rows of every batch (x, y below), and their gradients are summed
+    rows = (loader.rows(loader.batch_size)[0], loader.batch_size) if world.size > 1 else None
+    summed = GradientSum(model.parameters(), world) if world.size > 1 else None
     max_scores = np.full(len(run.meta.classes), -np.inf)     # each class's largest score: is it alive?
     bar = tqdm(loader.epoch(epoch), total=len(loader), disable=not run.progress,
                desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
@@ -372,24 +469,41 @@ def train_epoch(run: Run, epoch: int) -> dict:
         step_start = time.perf_counter()
         optimizer.lr = lr_at(epoch * len(loader) + b)
         try:
-            loss, logits = train_step(model, loss_fn, optimizer, x.astype(cfg.dtype, copy=False), y)
+            loss, logits = train_step(model, loss_fn, optimizer, x.astype(cfg.dtype, copy=False), y,
+                                      parts=cfg.accumulate, rows=rows, sum_over_ranks=summed)
         except NonFiniteLoss as error:
             raise TrainingDiverged(
                 f"{error} at epoch {epoch + 1}, batch {b + 1} (learning rate {optimizer.lr:.3g}); "
                 f"the run stopped and {run.folder.last} still holds the last good epoch. "
                 "Try a lower --lr or a longer --warmup-epochs.") from None
         in_steps += time.perf_counter() - step_start
-        total_loss += loss * len(y)
-        correct += topk_correct(logits, y, 1)
+        batch = loader.batch_size if rows else len(y)      # the loss is the whole batch's
+        total_loss += loss * batch
+        correct += topk_correct(logits, y, 1)              # this process's rows (summed over all below)
         max_scores = np.maximum(max_scores, logits.max(axis=0))
-        seen += len(y)
+        seen += batch
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
                         img_s=f"{seen / (time.perf_counter() - start):.0f}", lr=f"{optimizer.lr:.3g}")
     seconds = time.perf_counter() - start
+    correct, max_scores = world_total(world, correct), world_max(world, max_scores)
     silent = silent_classes_of(model, max_scores)
     return {"lr": optimizer.lr, "train_loss": total_loss / seen, "train_top1": correct / seen,
             "images_per_s": seen / seconds, "seconds": seconds, "step_seconds": in_steps, "images": seen,
-            "silent": silent}
+            "allreduce_seconds": summed.seconds if summed else 0.0, "silent": silent}
+
+
+def world_total(world: World, count: int) -> int:
+    """count summed over the ranks."""
+    buffer = np.array([count], dtype=np.float64)
+    world.sum(buffer)
+    return int(round(buffer[0]))
+
+
+def world_max(world: World, values: np.ndarray) -> np.ndarray:
+    """values (C,), the element-wise maximum over the ranks."""
+    buffer = np.ascontiguousarray(values, dtype=np.float64).copy()
+    world.max(buffer)
+    return buffer
 
 
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, progress: bool = True,
