@@ -92,3 +92,35 @@ def test_a_learners_endless_loop_is_stopped_with_a_message(tmp_path, capsys):
         grade("linear", loop, seconds=0.5)
     import signal
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)          # no timer left behind
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--checkpoint", "RUN/best.npz", "--confusion", "RUN/curves.png"],
+                                     ["compress", "--checkpoint", "RUN/best.npz", "--out", "RUN/curves.png",
+                                      "--overwrite"]])
+def test_another_command_may_not_replace_a_runs_own_file(tiny_run_copy, capsys, command):
+    before = (tiny_run_copy / "curves.png").read_bytes()
+    refused(capsys, [c.replace("RUN", str(tiny_run_copy)) for c in command], "is a file of the training run")
+    assert (tiny_run_copy / "curves.png").read_bytes() == before
+
+
+def test_a_warning_is_one_line_without_the_code_that_raised_it(tmp_path, capsys):
+    """(It printed `dataset.py:104: UserWarning: ...` and then that line of tinysqueeze's source.)"""
+    import warnings
+
+    from tinysqueeze.cli import one_line_warning
+    assert one_line_warning(UserWarning("skipped 1 unreadable image: a.png"), UserWarning, "dataset.py", 104,
+                            "images, labels = ...") == "warning: skipped 1 unreadable image: a.png\n"
+    before = warnings.formatwarning
+    try:
+        main(["models"])
+        assert warnings.formatwarning is one_line_warning
+    finally:
+        warnings.formatwarning = before
+
+
+def test_overwrite_replaces_a_run_only_once_the_new_one_is_ready(tiny_run_copy, tmp_path, capsys):
+    """--overwrite with data that cannot be read: the new run never starts, and the old one is whole."""
+    before = {p.name: p.read_bytes() for p in tiny_run_copy.iterdir() if p.is_file() and p.name != ".lock"}
+    refused(capsys, ["train", "--out", str(tiny_run_copy), "--overwrite", "--data", str(tmp_path / "missing"),
+                     "--epochs", "1"], "missing")
+    assert {p.name: p.read_bytes() for p in tiny_run_copy.iterdir() if p.is_file() and p.name in before} == before

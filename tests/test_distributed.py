@@ -140,6 +140,63 @@ def test_a_rank_started_with_other_settings_is_refused_naming_it(tmp_path):
     assert not (run / "last.npz").exists()
 
 
+@pytest.mark.parametrize("flags, says", [
+    (["--accumulate", "6"], "a batch of 16 on 3 processes leaves some only 5 images per step, too few for 6 slices"),
+    (["--batch-size", "2"], "a batch of 2 images cannot be shared by 3 processes"),
+])
+def test_a_batch_too_small_for_its_ranks_is_refused_before_training(tmp_path, flags, says):
+    done = train(3, tmp_path / "run", "--epochs", "1", *flags)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert not (tmp_path / "run" / "last.npz").exists()
+
+
+def test_a_refused_start_with_overwrite_loses_nothing(killed_and_straight, tmp_path):
+    """--overwrite replaces a run only once the new one is ready: ranks that disagree leave it whole."""
+    folder, _ = killed_and_straight
+    run = shutil.copytree(folder / "straight", tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
+    command = [*TRAIN, *TINY, "--out", str(run), "--epochs", "1", "--overwrite"]
+    done = launch(1, [find_mpiexec(), "-n", "1", *command, ":", "-n", "1", *command, "--lr", "0.5"])
+    assert done.returncode == 2 and "rank 1 was started with other settings" in done.stderr
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name in before} == before
+
+
+def test_resume_may_change_how_a_batch_is_computed(killed_and_straight, tmp_path):
+    folder, _ = killed_and_straight
+    run = shutil.copytree(folder / "killed", tmp_path / "run")
+    done = train(3, run, "--epochs", "3", "--resume", "--accumulate", "2", "--allreduce", "ring")
+    assert done.returncode == 0, done.stderr
+    import json
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["accumulate"], saved["allreduce"]) == (2, "ring")
+    assert relative_difference(weights(folder / "straight"), weights(run)) < 1e-12
+
+
+def test_ranks_whose_data_differ_in_content_are_refused(tmp_path):
+    """The same counts, classes and (nearly) statistics, but two files swapped between the classes on rank
+    1's machine: its labels are wrong, and the hash of images and labels says so."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for rank in ("rank0", "rank1"):
+        for split, count in (("train", 12), ("val", 4)):
+            for name in ("a", "b"):
+                folder = tmp_path / rank / "shapes" / split / name
+                folder.mkdir(parents=True)
+                for k in range(count):
+                    pixels = np.random.default_rng([k, ord(name), len(split)]).integers(0, 256, (40, 40, 3), np.uint8)
+                    Image.fromarray(pixels).save(folder / f"{k}.png")
+    swapped = tmp_path / "rank1" / "shapes" / "train"
+    a, b = (swapped / "a" / "0.png").read_bytes(), (swapped / "b" / "0.png").read_bytes()
+    (swapped / "a" / "0.png").write_bytes(b), (swapped / "b" / "0.png").write_bytes(a)
+    command = [*TRAIN, "--data", "shapes", "--image-size", "32", "--batch-size", "8", "--epochs", "1", "--quiet",
+               "--out", "run"]
+    done = launch(1, [find_mpiexec(), "-n", "1", "-wdir", str(tmp_path / "rank0"), *command, ":", "-n", "1",
+                      "-wdir", str(tmp_path / "rank1"), *command], env={"TINYSQUEEZE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 2
+    assert "rank 1 sees other data than rank 0: its images and labels (hash)" in done.stderr, done.stderr
+    del rng
+
+
 def test_a_crashing_rank_ends_the_job_naming_itself(tmp_path):
     run = tmp_path / "run"
     done = launch(1, [find_mpiexec(), "-n", "1", *TRAIN, *TINY, "--out", str(run), "--epochs", "1", ":",
@@ -149,7 +206,41 @@ def test_a_crashing_rank_ends_the_job_naming_itself(tmp_path):
     assert "error (rank 1 of 2): TINYSQUEEZE_KERNELS must be numba or numpy" in done.stderr
 
 
+def test_a_rank_that_cannot_read_the_data_says_so_before_training(tmp_path):
+    """No shared file system: each rank in a folder of its own (-wdir), --data a relative path that only
+    rank 0's folder holds. Rank 1 must name itself and the fix, and no epoch may start."""
+    from PIL import Image
+    rank0, rank1 = tmp_path / "rank0", tmp_path / "rank1"
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 12), ("val", 4)):
+        for name in ("a", "b"):
+            folder = rank0 / "shapes" / split / name
+            folder.mkdir(parents=True)
+            for k in range(count):
+                Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / f"{k}.png")
+    rank1.mkdir()
+    command = [*TRAIN, "--data", "shapes", "--image-size", "32", "--batch-size", "8", "--epochs", "1", "--quiet",
+               "--out", "run"]
+    done = launch(1, [find_mpiexec(), "-n", "1", "-wdir", str(rank0), *command, ":", "-n", "1", "-wdir", str(rank1),
+                      *command], env={"TINYSQUEEZE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode != 0
+    assert "error (rank 1 of 2): rank 1 cannot read the data that rank 0 read" in done.stderr, done.stderr
+    assert "a shared file system, or a copy on each machine" in done.stderr
+    assert not (rank0 / "run" / "last.npz").exists()
+
+
 # ---------------------------------------------------------------------------- launching
+def test_one_process_never_loads_mpi(tmp_path):
+    """Without a launcher, training does not touch MPI (mpi4py need not be installed)."""
+    code = ("import sys; from tinysqueeze.cli import main; "
+            f"code = main(['train', *{TINY!r}, '--out', {str(tmp_path / 'run')!r}, '--epochs', '1']); "
+            "print('mpi4py loaded:', 'mpi4py' in sys.modules); sys.exit(code)")
+    done = launch(1, [sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    assert "mpi4py loaded: False" in done.stdout
+
+
+
 def test_several_ranks_without_mpi4py_are_refused(tmp_path):
     """A launcher said 2 (PMI_SIZE), but mpi4py cannot be imported: an error, never 2 lone trainings."""
     code = ("import sys; sys.modules['mpi4py'] = None; from tinysqueeze.cli import main; "

@@ -396,3 +396,20 @@ def test_ctrl_c_while_the_command_line_loads_numpy_is_one_line(tmp_path):
               "runpy.run_module('tinysqueeze', run_name='__main__')\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert (result.returncode, result.stderr, result.stdout) == (130, "\ninterrupted\n", "")
+
+
+def test_ctrl_c_while_the_flags_are_read_is_one_line(tmp_path):
+    """Building the flags loads more of the package (a sweep's settings, Numba): Ctrl-C there too."""
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "class CtrlC:\n"
+              "    def find_spec(self, name, *rest):\n"
+              "        if name == 'tinysqueeze.studies.sweep':\n"
+              "            raise KeyboardInterrupt\n"
+              "from tinysqueeze.cli import main\n"
+              "sys.meta_path.insert(0, CtrlC())\n"
+              "sys.exit(main(['models']))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (130, "\ninterrupted\n")

@@ -19,7 +19,8 @@ BLOCK = re.compile(r"```(python|output)\n(.*?)```", re.S)
 # Lessons whose snippets train, sweep or compress a network (seconds to a minute each): `make test` runs
 # them, `make test-quick` (-m "not slow") leaves them out.
 SLOW_LESSONS = {"05b-your-first-training-loop.md", "07-squeezenet-architecture.md", "11-sgd-and-the-plateau.md",
-                "13-checkpoints-and-resume.md", "17-huffman-and-the-tsq-file.md", "18-design-space-sweeps.md"}
+                "13-checkpoints-and-resume.md", "17-huffman-and-the-tsq-file.md", "18-design-space-sweeps.md",
+                "19-data-parallel-sgd.md"}
 
 
 def snippets(text: str):

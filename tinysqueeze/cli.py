@@ -5,9 +5,10 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from .distributed.launch import launched_size
+from .distributed.launch import launched_rank, launched_size
 from .distributed.threads import share_cores
 
 share_cores()   # one of several processes on this machine: its share of the cores, set before NumPy loads
@@ -144,6 +145,7 @@ def cmd_train(args) -> int:
     from .training.train import TrainingDiverged, fit, prepare
 
     config = train_config(args)
+    config.validate()
     world = current_world(config.allreduce)      # one process, or this rank of an mpiexec / srun job
     if args.config and args.resume and "out" not in args.explicit and Path(config.out) != Path(args.config).parent:
         raise ValueError(f"--resume --config {args.config}: that file names the run folder {config.out}, not the "
@@ -157,6 +159,8 @@ def cmd_train(args) -> int:
             print(f"error: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
+        if not world.is_writer:                  # rank 0 knows what its folder holds, and says it
+            return 130
         last = run.folder.last
         print(f"\ninterrupted: {last} holds the last finished epoch; continue with --resume" if last.exists() else
               f"\ninterrupted before the first epoch finished: nothing to resume in {run.out}; "
@@ -178,10 +182,12 @@ def diagnose_arguments(p) -> None:
 def cmd_diagnose(args) -> int:
     from .formats.atomic import check_output
     from .training.diagnose import format_trace, plot_trace, trace_recipe
+    from .training.runs import refuse_run_file
 
     config = train_config(args)
     if args.plot is not None:
         check_output(args.plot, "--plot", ".png", {"--data": config.data, "--config": getattr(args, "config", None)})
+        refuse_run_file(args.plot, "--plot")
     records, names = trace_recipe(config, args.steps, progress=not args.quiet)
     print(format_trace(records, max(1, args.steps // 15), names))
     if args.plot:
@@ -204,11 +210,12 @@ def cmd_evaluate(args) -> int:
     from .evaluation.evaluate import evaluate, format_evaluation, summary
     from .evaluation.plots import plot_confusion
     from .formats.atomic import check_output
-    from .training.runs import data_for, load_run, loader_for
+    from .training.runs import data_for, load_run, loader_for, refuse_run_file
 
     confusion = (args.confusion if args.confusion is not None
                  else Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}-confusion-{args.split}.png"))
     confusion = check_output(confusion, "--confusion", ".png", {"--checkpoint": args.checkpoint, "--data": args.data})
+    refuse_run_file(confusion, "--confusion")
     model, meta, _ = load_run(args.checkpoint)
     dataset = data_for(meta, args.split, args.data, progress=not args.json)
     result = evaluate(model, loader_for(meta, dataset, args.batch_size), len(meta.classes), progress=not args.json)
@@ -266,10 +273,11 @@ def cmd_compress(args) -> int:
     from .compress.quantize import check_bits
     from .formats.atomic import check_output
     from .models import get_model
-    from .training.runs import compression_data, load_model
+    from .training.runs import compression_data, load_model, refuse_run_file
 
     check_density(args.density), check_bits(args.bits)
     check_output(args.out, "--out", ".tsq", {"--checkpoint": args.checkpoint, "--data": args.data}, args.overwrite)
+    refuse_run_file(args.out, "--out")
     if args.checkpoint:
         if "num_classes" in args.explicit:
             raise ValueError("--num-classes is for fresh weights: the classes of --checkpoint come from its weights; "
@@ -536,8 +544,19 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the user should see it ("warning: skipped 3 unreadable images: ..."), without the
+    file, line and source line of the code that raised it."""
+    return f"warning: {message}\n"
+
+
 def main(argv=None) -> int:
-    args = parse_arguments(sys.argv[1:] if argv is None else list(argv))
+    warnings.formatwarning = one_line_warning
+    try:
+        args = parse_arguments(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:                    # Ctrl-C while the flags' tables load (Numba): one line too
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     ranks, variable = launched_size()
     if ranks == 1:
         return run_command(args)
@@ -551,30 +570,27 @@ def main(argv=None) -> int:
 def run_rank(args) -> int:
     """`train` as one rank of several: any error ends every rank (MPI's abort), naming this one, so that
     no rank waits forever for one that has stopped."""
-    from .distributed.world import current_world
+    from .distributed.world import DistributedError, current_world, started
 
     try:
-        code = run_command(args, prefix=lambda: rank_prefix())
+        current_world()         # MPI first: a rank that fails from here on can end the others (MPI_Abort)
+    except DistributedError as error:
+        print(f"error{rank_prefix()}: {error}", file=sys.stderr)
+        return 2
+    try:
+        code = run_command(args, prefix=rank_prefix)
     except BaseException:                        # not a known error: its traceback, then everyone stops
         import traceback
         traceback.print_exc()
         code = 1
-    if code != 0:
-        try:
-            current_world().abort(code)
-        except Exception:                        # no world could be made (mpi4py missing): just this one
-            pass
+    if code != 0 and started():                  # MPI is running: the others may be waiting for this rank
+        current_world().abort(code)
     return code
 
 
 def rank_prefix() -> str:
-    from .distributed.world import current_world
-
-    try:
-        world = current_world()
-    except Exception:
-        return ""
-    return f" (rank {world.rank} of {world.size})"
+    """" (rank 1 of 4)": which process an error line comes from (as the launcher numbers them)."""
+    return f" (rank {launched_rank()} of {launched_size()[0]})"
 
 
 def run_command(args, prefix=lambda: "") -> int:

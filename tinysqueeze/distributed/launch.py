@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "SLURM_PROCID")
 
 
 def launched_size(environ=os.environ) -> tuple[int, str | None]:
@@ -18,3 +19,12 @@ def launched_size(environ=os.environ) -> tuple[int, str | None]:
         if text.strip().isdigit() and int(text) > 1:
             return int(text), name
     return 1, None
+
+
+def launched_rank(environ=os.environ) -> int:
+    """This process's rank as the launcher says it (0 for a plain run): who speaks before MPI has started."""
+    for name in RANK_VARIABLES:
+        text = environ.get(name, "")
+        if text.strip().isdigit():
+            return int(text)
+    return 0

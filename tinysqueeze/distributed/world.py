@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from .launch import launched_size
-from .ring import chunk_bounds, ring_allreduce
+from .ring import ring_allreduce
 
 ALLREDUCES = ("mpi", "ring")
 
@@ -128,6 +128,11 @@ def check_allreduce(name: str) -> str:
 _WORLD: World | None = None
 
 
+def started() -> bool:
+    """Has this process joined an MPI job of several (so that ending it needs MPI's abort)?"""
+    return _WORLD is not None and _WORLD.size > 1
+
+
 def current_world(allreduce: str = "mpi") -> World:
     """The world this process belongs to: a World of one unless a launcher started several ranks, in
     which case MPI is started (mpi4py) and this process learns its rank. Refuses, rather than letting
@@ -146,16 +151,12 @@ def current_world(allreduce: str = "mpi") -> World:
                                    "'.[dist]'), or run one process without mpiexec") from None
             _WORLD = MPIWorld(MPI.COMM_WORLD)
             if _WORLD.size != size:
-                raise DistributedError(f"the launcher says {size} ranks ({variable}) but MPI sees {_WORLD.size}: mpi4py "
-                                   "is probably built against another MPI than the mpiexec that started this job")
+                raise DistributedError(f"{variable}={size} says this process is one of {size}, but MPI started it alone "
+                                   f"({_WORLD.size}): either no launcher started it ({variable} left over in the "
+                                   "environment: unset it), or mpi4py is built against another MPI than the mpiexec "
+                                   "or srun that did (docs/distributed.md)")
     _WORLD.allreduce = check_allreduce(allreduce)
     return _WORLD
-
-
-def rows_of(batch: int, world: World) -> tuple[int, int]:
-    """(start, stop): this rank's rows of a batch of `batch` rows, split as evenly as can be (the first
-    batch % size ranks take one row more; ring.py's chunk_bounds)."""
-    return chunk_bounds(batch, world.size)[world.rank]
 
 
 class GradientSum:

@@ -406,7 +406,8 @@ class RunFolder:
     def resume_point(self) -> ResumePoint:
         """last.npz as a ResumePoint, or an error that says what to do."""
         if not self.last.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint {self.last} to continue from")
+            raise FileNotFoundError(f"--resume: no checkpoint {self.last} to continue from (no epoch of a run there "
+                                    "finished): run the same command without --resume to start it")
         try:
             return ResumePoint(*read_checkpoint(self.last))
         except ValueError as error:
@@ -486,7 +487,19 @@ class RunFolder:
 
     def clear(self, overwrite: bool) -> None:
         """Makes the folder ready for a new run: refuses to replace a run in it unless `overwrite`,
-        whichever of its files are left (a run whose last.npz was deleted still has best.npz)."""
+        whichever of its files are left (a run whose last.npz was deleted still has best.npz). Called
+        when everything else of the new run is ready, so that a new run that fails to start (bad data,
+        ranks that disagree) loses nothing; `refuse_replacing` says no before any of that work."""
+        self.refuse_replacing(overwrite)
+        if overwrite:
+            for path in self.run_files():
+                path.unlink(missing_ok=True)
+        elif self.writing.exists() and not self.last.exists():   # a first epoch that never finished
+            for path in (self.best, self.metrics_csv, self.curves, self.writing):
+                path.unlink(missing_ok=True)
+
+    def refuse_replacing(self, overwrite: bool) -> None:
+        """Refuses (ValueError) to start a new run over a run in the folder, unless `overwrite`."""
         found = self.finished_files()
         if found and not overwrite:
             names = ", ".join(p.name for p in found)
@@ -494,12 +507,6 @@ class RunFolder:
                       "it cannot be resumed (its last.npz is gone); ")
             raise ValueError(f"{self.path} already holds a run ({names}); {resume}--overwrite to replace it, or "
                              "choose another --out")
-        if overwrite:
-            for path in self.run_files():
-                path.unlink(missing_ok=True)
-        elif self.writing.exists() and not self.last.exists():   # a first epoch that never finished
-            for path in (self.best, self.metrics_csv, self.curves, self.writing):
-                path.unlink(missing_ok=True)
 
     def write_config(self, config: dict) -> None:
         """config.json: every setting of the run (`train --config` starts the same run from it)."""
@@ -517,3 +524,14 @@ class RunFolder:
         plot_curves(rows, self.curves, title)
         save_checkpoint(self.last, model, optimizer, meta.to_dict())
         self.writing.unlink(missing_ok=True)
+
+
+def refuse_run_file(path, flag: str) -> None:
+    """Another command's output may not replace a training run's own file (its curves.png, ...): a run
+    folder is written by `train` alone."""
+    if path is None or not str(path).strip():
+        return
+    folder = RunFolder(Path(path).parent)
+    if folder.config_json.is_file() and any(Path(path).name == f.name for f in folder.run_files()):
+        raise ValueError(f"{flag} {path} is a file of the training run in {folder.path} (`train` writes it): "
+                         "choose a file of another name")

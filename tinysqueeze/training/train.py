@@ -32,10 +32,10 @@ from tqdm import tqdm
 
 from .. import nn
 from ..datasets import MAX_IMAGE_SIZE, SYNTHETIC_SIZES, DataLoader, channel_stats, load_split
+from ..distributed.world import GradientSum, World
 from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
 from ..models import get_model
 from ..models.squeezenet import MIN_IMAGE_SIZE
-from ..distributed.world import GradientSum, World
 from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step
 from .runs import ResumePoint, RunFolder, RunMeta
 
@@ -213,6 +213,9 @@ def continued_config(given: TrainConfig, saved: dict, explicit: set[str] | None,
         print(f"resuming {given.out} for {given.epochs} epochs instead of {saved['epochs']}: the "
               "learning-rate schedule is recomputed for the new length from here on", flush=True)
     saved = dict(saved, epochs=given.epochs, out=given.out)
+    for name in ("accumulate", "allreduce"):                 # how a batch is computed: changed when asked
+        if explicit is None or name in explicit:
+            saved[name] = getattr(given, name)
     config = TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
     config.validate()
     return config
@@ -264,12 +267,17 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
             point = folder.resume_point()
             config = continued_config(config, point.meta.config, explicit, progress, folder.last)
         elif writer:
-            folder.clear(overwrite)
+            folder.refuse_replacing(overwrite)              # cleared only once all is ready (below)
         config = agreed_config(given, config, world)
         progress = progress and world.is_writer
+        smallest = config.batch_size // world.size             # the fewest images a process has per step
+        if world.size > 1 and 1 <= smallest < config.accumulate:
+            raise ValueError(f"--accumulate {config.accumulate}: a batch of {config.batch_size} on {world.size} "
+                             f"processes leaves some only {smallest} images per step, too few for "
+                             f"{config.accumulate} slices; at most --accumulate {smallest}")
 
         train_set, val_set = data_of(config, world, progress)
-        mean, std = channel_stats(train_set.images, seed=config.seed)
+        mean, std = world.broadcast_object(channel_stats(train_set.images, seed=config.seed))   # rank 0's, to the bit
         train_loader = DataLoader(train_set, config.batch_size, config.image_size, True, mean, std, seed=config.seed,
                                   rank=world.rank, ranks=world.size)
         val_loader = DataLoader(val_set, config.batch_size, config.image_size, False, mean, std,
@@ -293,8 +301,9 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
         elif world.is_writer:
             rows = continue_from(point, folder, model, optimizer, meta, progress)
         if world.size > 1:
-            rows = share_state(world, model, optimizer, meta, rows, (len(train_set), len(val_set), meta.classes,
-                                                                       list(mean), list(std)))
+            rows = share_state(world, model, optimizer, meta, rows, data_fingerprint(train_set, val_set))
+        if writer and point is None:
+            folder.clear(overwrite)                         # the new run is ready: only now may an old one go
         return Run(config, meta, model, optimizer, train_loader, val_loader, rows, folder, progress, loss_fn, world)
     except BaseException:
         folder.release()
@@ -345,6 +354,17 @@ def agreed_config(given: dict, config: TrainConfig, world: World) -> TrainConfig
     return TrainConfig(**world.broadcast_object(asdict(config)))
 
 
+def data_fingerprint(train_set, val_set) -> tuple:
+    """What every rank's data must agree on: the image counts, classes, and a hash of every image and
+    label (two files swapped on one machine change the labels). (The normalisation is rank 0's on all.)"""
+    digest = hashlib.sha256()
+    for dataset in (train_set, val_set):
+        digest.update(np.ascontiguousarray(dataset.labels, dtype=np.int64).tobytes())
+        for start in range(0, len(dataset), 4096):                 # memory-mapped: a few MB at a time
+            digest.update(np.ascontiguousarray(dataset.images[start : start + 4096]).tobytes())
+    return len(train_set), len(val_set), train_set.classes, digest.hexdigest()
+
+
 def share_state(world: World, model, optimizer, meta: RunMeta, rows: list[dict], data) -> list[dict]:
     """Rank 0's weights, optimizer state, dropout generators and place in the run, on every rank; then
     every rank checks that its data and weights are rank 0's. -> metrics.csv's rows so far."""
@@ -358,7 +378,7 @@ def share_state(world: World, model, optimizer, meta: RunMeta, rows: list[dict],
         meta.epoch, meta.best_top1 = state["epoch"], state["best_top1"]
     fingerprint = hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for v in model.state_dict().values()))
     seen = world.gather_object((data, fingerprint.hexdigest()))
-    names = ("training images", "validation images", "classes", "mean", "std")
+    names = ("training images", "validation images", "classes", "images and labels (hash)")
     for rank, (their_data, their_weights) in enumerate(seen):
         for name, theirs, ours in zip(names, their_data, seen[0][0]):
             if theirs != ours:
