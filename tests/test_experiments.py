@@ -72,3 +72,17 @@ def test_first_steps_traces_three_recipes(tmp_path, monkeypatch):
                         lambda **kw: TrainConfig(**dict(kw, image_size=32, synthetic_train=64, synthetic_val=16)))
     first_steps.main(str(tmp_path / "steps.png"), steps=3)
     assert (tmp_path / "steps.png").stat().st_size > 1000
+
+
+def test_the_scaling_model_is_the_ring_formula_and_draws(tmp_path, capsys):
+    """By hand: 1,250,000 float32 gradients are 5 MB; on 2 workers over 10 Gbit/s (1.25 GB/s) the ring sends
+    2 (2-1)/2 x 5 MB = 5 MB, 4 ms, plus 2 messages of 25 us: 4.05 ms; a 1 s step then runs at 1/1.00405."""
+    model = script("scaling_model")
+    assert model.allreduce_seconds(1_250_000, 2, 10) == pytest.approx(4.05e-3)
+    assert model.allreduce_seconds(1_250_000, 1, 10) == 0.0
+    assert model.efficiency(1_250_000, 1.0, 2, 10) == pytest.approx(1 / 1.00405)
+    inputs = {"small": (1_250_000, 0.03), "large": (61_100_840, 0.03)}
+    lines = model.table(inputs)
+    assert lines[2].startswith("| small | 5.0 | 0.96 s | 10 Gbit/s | 100% |") and len(lines) == 2 + 2 * 2 * 3
+    model.draw(tmp_path / "scaling.png", inputs)
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
