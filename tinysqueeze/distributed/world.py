@@ -47,9 +47,6 @@ class World:
         """Only rank 0 writes files (the run folder, checkpoints, plots); the others compute only."""
         return self.rank == 0
 
-    def describe(self) -> str:
-        return "one process"
-
     def sum(self, buffer: np.ndarray) -> None:
         """In place: buffer (S,) becomes the element-wise sum over all ranks' buffers."""
 
@@ -79,9 +76,6 @@ class MPIWorld(World):
     def __init__(self, comm, allreduce: str = "mpi"):
         self.comm, self.rank, self.size = comm, comm.rank, comm.size
         self.allreduce = check_allreduce(allreduce)
-
-    def describe(self) -> str:
-        return f"rank {self.rank} of {self.size} (MPI, all-reduce: {self.allreduce})"
 
     def sum(self, buffer: np.ndarray) -> None:
         if self.allreduce == "ring":
