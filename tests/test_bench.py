@@ -21,3 +21,37 @@ def test_a_worker_measures_our_side_and_reports_its_profile():
     assert ours["step_s"] > 0 and ours["infer_s"] > 0 and ours["peak_mb"] >= 0
     assert ours["train_img_s"] == pytest.approx(2 / ours["step_s"])
     assert {"by_type", "by_layer", "twins", "first_call", "macs"} <= set(ours)
+
+
+def test_the_products_flops_are_counted_as_derived_by_hand():
+    """2*K FLOPs per entry of a product, batched or not: (3x4)@(4x5) is 2*4*15 = 120; (2, 3, 4)@(2, 4, 5)
+    is 240."""
+    import numpy as np
+
+    from tinysqueeze.studies.bench import counted
+
+    spent = {"matmul": 0.0, "matmul_flop": 0.0}
+    product = counted(np.matmul, spent)
+    product(np.ones((3, 4)), np.ones((4, 5)))
+    assert spent["matmul_flop"] == 120
+    product(np.ones((2, 3, 4)), np.ones((2, 4, 5)))
+    assert spent["matmul_flop"] == 120 + 240 and spent["matmul"] > 0
+
+
+def test_a_training_steps_products_are_three_times_the_forwards_but_for_the_image_gradient():
+    """Every multiply-accumulate of the forward (the summary's count, worked out from the layer shapes)
+    happens three times in a step -- forward, weight gradient, input gradient -- except the input
+    gradient of conv1, which needs none (image_grad=False): the FLOPs every product reports add up."""
+    import numpy as np
+
+    from tinysqueeze.models import squeezenet1_1
+    from tinysqueeze.models.summary import table
+    from tinysqueeze.studies.bench import instrumented_step
+
+    model = squeezenet1_1(num_classes=10, image_grad=False)
+    rows = table(model, 32)
+    macs, conv1 = sum(r.macs for r in rows), rows[0].macs
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2, 3, 32, 32)).astype(np.float32), np.array([1, 2])
+    flop = instrumented_step(model.train(), x, y)["kernels"]["matmul_flop"]
+    assert flop == 2 * 2 * (3 * macs - conv1)

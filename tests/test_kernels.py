@@ -92,6 +92,30 @@ def test_maxpool_twins_agree(cfg, ceil_mode):
     np.testing.assert_allclose(dx_np, dx_nb, rtol=1e-6, atol=1e-6)  # same sums, other order
 
 
+@pytest.mark.parametrize("h,w,padding", [(31, 31, 0), (15, 16, 0), (8, 9, 1), (111, 7, 0), (4, 4, 1), (3, 3, 0)])
+def test_the_3x3_stride_2_fast_path_equals_the_readable_twin_with_many_ties(h, w, padding):
+    """SqueezeNet's pools run whole windows through `whole_windows_3x3_stride2` and the edges through
+    the clipped loop; on a ReLU's output (zeros everywhere) and on small integers, ties are everywhere,
+    so the first-maximum rule is tested at every tap. int8 holds the nine tap numbers."""
+    rng = np.random.default_rng(7)
+    for x in (np.maximum(rng.standard_normal((2, 3, h, w)), 0), rng.integers(0, 3, (2, 3, h, w)) * 1.0):
+        x = x.astype(np.float32)
+        ho, wo = K.pool_output_size(h, 3, 2, padding, True), K.pool_output_size(w, 3, 2, padding, True)
+        out_np, arg_np = K.maxpool_forward_numpy(x, 3, 3, 2, padding, ho, wo)
+        out_nb, arg_nb = K.maxpool_forward_numba(x, 3, 3, 2, padding, ho, wo)
+        assert arg_nb.dtype == arg_np.dtype == np.int8
+        np.testing.assert_array_equal(out_nb, out_np)
+        np.testing.assert_array_equal(arg_nb, arg_np)
+
+
+def test_argmax_takes_four_bytes_only_past_127_taps():
+    x = np.random.default_rng(8).standard_normal((1, 1, 12, 12)).astype(np.float32)
+    for forward in (K.maxpool_forward_numpy, K.maxpool_forward_numba):
+        assert forward(x, 11, 11, 1, 0, 2, 2)[1].dtype == np.int8         # 121 taps
+        out, arg = forward(x, 12, 12, 1, 0, 1, 1)                          # 144 taps
+        assert arg.dtype == np.int32 and arg[0, 0, 0, 0] == np.argmax(x) and out[0, 0, 0, 0] == x.max()
+
+
 def test_maxpool_tie_rule_first_maximum_wins():
     x = np.zeros((1, 1, 2, 2), dtype=np.float64)  # every entry ties
     for forward in (K.maxpool_forward_numpy, K.maxpool_forward_numba):

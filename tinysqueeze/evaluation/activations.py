@@ -53,7 +53,9 @@ def record_layers(model: nn.Module, x: np.ndarray, y: np.ndarray, layers: dict[s
     each layer named in `layers` ({dotted name: label}). No weight changes; the parameters' .grad
     are zeroed first and hold this pass's gradients afterwards.
 
-    x: (N, ...) inputs, y: (N,) class indices. train_mode: run as a training step does (dropout on).
+    x: (N, ...) inputs, y: (N,) class indices. train_mode: run as a training step does (dropout on);
+    False: dropout off (the Dropout layers in eval mode, the identity), every other layer in training
+    mode, which keeps what backward needs.
     -> (the loss, [LayerRecord] in forward order)."""
     modules = dict(model.named_modules())
     missing = [name for name in layers if name not in modules]
@@ -76,7 +78,10 @@ def record_layers(model: nn.Module, x: np.ndarray, y: np.ndarray, layers: dict[s
 
     loss_fn = nn.SoftmaxCrossEntropy()
     was_training = model.training
-    model.train(train_mode)
+    if train_mode:
+        model.train()
+    else:
+        nn.train_without_dropout(model)
     model.zero_grad()
     try:
         for name in layers:

@@ -5,7 +5,7 @@ Read in this order: scalar.py (backpropagation on single numbers: the start less
 Numba or NumPy twins), conv.py, pooling.py, activation.py, linear.py, concat.py, loss.py; then
 batch_inside.py (the same convolution and concatenation with the batch inside, for speed).
 """
-from .activation import Dropout, ReLU, batch_rows
+from .activation import Dropout, ReLU, batch_rows, train_without_dropout
 from .batch_inside import CNHWSequential, ConcatCNHW, Conv2dCNHW, to_batch_inside
 from .concat import Concat
 from .conv import Conv2d
@@ -19,4 +19,5 @@ __all__ = [
     "Module", "Parameter", "Sequential", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "Dropout", "Flatten", "Linear", "Concat", "SoftmaxCrossEntropy", "manual_seed",
     "CNHWSequential", "Conv2dCNHW", "ConcatCNHW", "to_batch_inside", "batch_rows",
+    "train_without_dropout",
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .concat import Concat
 from .conv import Conv2d
-from .kernels import col2im_cnhw, im2col_cnhw
+from .kernels import col2im_cnhw, im2col_cnhw, matmul
 from .module import Module, Sequential, check_input
 
 
@@ -58,25 +58,25 @@ class Conv2dCNHW(Conv2d):
             cols = x.reshape(c, n * h * w)                                  # (C, N*H*W): already the matrix
         else:
             cols = im2col_cnhw(x, kh, kw, self.stride, self.padding, h_out, w_out)  # (C*KH*KW, N*L)
-        out = self.weight.data.reshape(f, -1).astype(x.dtype, copy=False) @ cols   # (F, N*L)
+        out = matmul(self.weight.data.reshape(f, -1).astype(x.dtype, copy=False), cols)   # (F, N*L)
         if self.bias is not None:
             out += self.bias.data.astype(x.dtype, copy=False)[:, None]
-        self.cache = (x.shape, cols)
+        self.keep_for_backward((x.shape, cols))
         return out.reshape(f, n, h_out, w_out)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (F, N, H_out, W_out) -> dx: (C, N, H, W) (None if input_grad is False);
         adds into weight.grad and bias.grad."""
-        x_shape, cols = self.cache
+        x_shape, cols = self.kept_for_backward()
         f, n, h_out, w_out = dout.shape
         kh, kw = self.kernel_size
         dy = dout.reshape(f, n * h_out * w_out)                             # (F, N*L)
-        self.weight.grad += (dy @ cols.T).reshape(self.weight.data.shape)
+        self.weight.grad += matmul(dy, cols.T).reshape(self.weight.data.shape)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=1)
         if not self.input_grad:
             return None
-        dcols = self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False).T @ dy   # (C*KH*KW, N*L)
+        dcols = matmul(self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False).T, dy)   # (C*KH*KW, N*L)
         if self.is_pointwise:
             return dcols.reshape(x_shape)
         return col2im_cnhw(dcols, x_shape, kh, kw, self.stride, self.padding, h_out, w_out)

@@ -27,9 +27,9 @@ class Concat(Module):
             if x.shape[:axis] + x.shape[axis + 1:] != first.shape[:axis] + first.shape[axis + 1:]:
                 raise layer_error(self, f"branch {k} has shape {x.shape}, expected the shape of branch 0 "
                                         f"{first.shape} but for its channels (axis {axis})")
-        self.cache = [x.shape[axis] for x in xs]
+        self.keep_for_backward([x.shape[axis] for x in xs])
         return np.concatenate(xs, axis=axis)
 
     def backward(self, dout: np.ndarray) -> list:
-        ends = np.cumsum(self.cache)                 # where each branch's channels end
+        ends = np.cumsum(self.kept_for_backward())                 # where each branch's channels end
         return np.split(dout, ends[:-1], axis=self.axis)

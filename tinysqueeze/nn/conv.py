@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .kernels import col2im, conv_output_size, im2col
+from .kernels import col2im, conv_output_size, im2col, matmul
 from .module import Module, Parameter, check_input, layer_error
 
 
@@ -25,9 +25,9 @@ def apply_to_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     n, q, length = b.shape
     if length < 32 and a.shape[0] * q >= 65536:
-        wide = a @ b.transpose(1, 0, 2).reshape(q, n * length)              # (P, N*L)
+        wide = matmul(a, b.transpose(1, 0, 2).reshape(q, n * length))       # (P, N*L)
         return np.ascontiguousarray(wide.reshape(a.shape[0], n, length).transpose(1, 0, 2))
-    return np.matmul(a, b)
+    return matmul(a, b)
 
 
 def pair(value) -> tuple[int, int]:
@@ -112,20 +112,21 @@ class Conv2d(Module):
         out = apply_to_batch(w2d, cols)                                     # (N, F, L)
         if self.bias is not None:
             out += self.bias.data.astype(x.dtype, copy=False)[:, None]
-        self.cache = (x.shape, cols)
+        self.keep_for_backward((x.shape, cols))
         return out.reshape(n, f, h_out, w_out)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, F, H_out, W_out) -> dx: (N, C, H, W) (None if input_grad is False);
         adds into weight.grad and bias.grad."""
-        x_shape, cols = self.cache
+        x_shape, cols = self.kept_for_backward()
         n, f, h_out, w_out = dout.shape
         kh, kw = self.kernel_size
         dy = dout.reshape(n, f, h_out * w_out)                              # (N, F, L)
         if dy.shape[2] >= 32:  # per-image products, then a sum: no transposed copies (faster here)
-            dw = np.matmul(dy, cols.transpose(0, 2, 1)).sum(axis=0)         # (F, C*KH*KW)
+            dw = matmul(dy, cols.transpose(0, 2, 1)).sum(axis=0)            # (F, C*KH*KW)
         else:                  # tiny maps: one product over the whole batch wins
-            dw = np.tensordot(dy, cols, axes=([0, 2], [0, 2]))              # (F, C*KH*KW)
+            dw = matmul(dy.transpose(1, 0, 2).reshape(f, -1),               # (F, N*L) @ (N*L, C*KH*KW)
+                        cols.transpose(1, 0, 2).reshape(cols.shape[1], -1).T)
         self.weight.grad += dw.reshape(self.weight.data.shape)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
+from .kernels import matmul
 from .module import Module, Parameter, check_input, layer_error
 
 
@@ -30,19 +31,19 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (N, in_features) -> (N, out_features)"""
         check_input(self, x, f"(N, {self.in_features})", 2, self.in_features)
-        out = x @ self.weight.data.T.astype(x.dtype, copy=False)            # (N, out)
+        out = matmul(x, self.weight.data.T.astype(x.dtype, copy=False))     # (N, out)
         if self.bias is not None:
             out += self.bias.data.astype(x.dtype, copy=False)
-        self.cache = x
+        self.keep_for_backward(x)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, out_features) -> dx: (N, in_features)"""
-        x = self.cache
-        self.weight.grad += dout.T @ x                                      # (out, in)
+        x = self.kept_for_backward()
+        self.weight.grad += matmul(dout.T, x)                               # (out, in)
         if self.bias is not None:
             self.bias.grad += dout.sum(axis=0)
-        return dout @ self.weight.data.astype(dout.dtype, copy=False)       # (N, in)
+        return matmul(dout, self.weight.data.astype(dout.dtype, copy=False))  # (N, in)
 
 
 class Flatten(Module):
@@ -51,8 +52,8 @@ class Flatten(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             raise layer_error(self, f"expected an array of shape (N, ...), got {getattr(x, 'shape', type(x))}")
-        self.cache = x.shape
+        self.keep_for_backward(x.shape)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self.cache)
+        return dout.reshape(self.kept_for_backward())

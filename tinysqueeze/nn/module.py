@@ -2,8 +2,9 @@
 
 Follows PyTorch's `torch.nn.Module` conventions so that a learner's habits carry over:
 
-- `forward(x)` computes the output and stores in `self.cache` what backward will need;
-  calling the module (`layer(x)`) calls `forward`.
+- `forward(x)` computes the output and keeps in `self.cache` what backward will need
+  (`keep_for_backward`), in training mode only: in eval mode a layer keeps nothing, as under
+  `torch.no_grad()`, and a backward after it says so. Calling the module (`layer(x)`) calls `forward`.
 - `backward(dout)` takes the gradient of the loss with respect to the output and returns the
   gradient with respect to the input. It **adds** parameter gradients into `Parameter.grad`
   (as PyTorch does) until `zero_grad()` is called. It never updates weights: that is the
@@ -70,6 +71,21 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    def keep_for_backward(self, cache) -> None:
+        """self.cache = cache, in training mode. In eval mode (inference) nothing is kept: no backward
+        will come, so a layer holds no input, column matrix or argmax past its forward, and the memory
+        is free for the next layer (PyTorch's torch.no_grad(); lesson 14)."""
+        self.cache = cache if self.training else None
+
+    def kept_for_backward(self):
+        """-> self.cache, what the last forward kept; refused, saying why, if it kept nothing."""
+        if self.cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: the last forward kept nothing to go back "
+                               "through. A layer keeps what backward needs only in training mode (in eval "
+                               "mode it keeps nothing): call model.train() before the forward, or, for gradients without "
+                               "dropout, nn.train_without_dropout(model)")
+        return self.cache
 
     # -- traversal ----------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:

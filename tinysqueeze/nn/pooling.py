@@ -53,12 +53,12 @@ class MaxPool2d(Module):
         if x.shape[2] + 2 * self.padding < kh or x.shape[3] + 2 * self.padding < kw:
             raise layer_error(self, f"the {kh}x{kw} window is larger than the padded input of shape {x.shape}")
         out, argmax = maxpool_forward(x, kh, kw, self.stride, self.padding, h_out, w_out)
-        self.cache = (x.shape, argmax)
+        self.keep_for_backward((x.shape, argmax))
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W)"""
-        x_shape, argmax = self.cache
+        x_shape, argmax = self.kept_for_backward()
         kh, kw = self.kernel_size
         return maxpool_backward(dout, argmax, x_shape, kh, kw, self.stride, self.padding)
 
@@ -94,12 +94,12 @@ class AvgPool2d(Module):
             for j in range(kw):
                 out += x[:, :, i : i + s * h_out : s, j : j + s * w_out : s]
         out /= kh * kw
-        self.cache = x.shape
+        self.keep_for_backward(x.shape)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, C, H_out, W_out) -> dx: (N, C, H, W)"""
-        x_shape = self.cache
+        x_shape = self.kept_for_backward()
         kh, kw = self.kernel_size
         s = self.stride
         _, _, h_out, w_out = dout.shape
@@ -137,7 +137,7 @@ class AdaptiveAvgPool2d(Module):
         check_input(self, x, "(N, C, H, W)", 4)
         n, c, h, w = x.shape
         oh, ow = self.output_size
-        self.cache = x.shape
+        self.keep_for_backward(x.shape)
         if (oh, ow) == (1, 1):
             return x.mean(axis=(2, 3), keepdims=True)                      # (N, C, 1, 1)
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
@@ -148,7 +148,7 @@ class AdaptiveAvgPool2d(Module):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (N, C, OH, OW) -> dx: (N, C, H, W)"""
-        n, c, h, w = self.cache
+        n, c, h, w = self.kept_for_backward()
         oh, ow = self.output_size
         if (oh, ow) == (1, 1):
             return np.broadcast_to(dout / (h * w), (n, c, h, w)).copy()

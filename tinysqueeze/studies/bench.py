@@ -34,7 +34,8 @@ import numpy as np
 
 from ..models.size import megabytes
 
-CONFIGS = [("squeezenet1_1", 64, 64), ("squeezenet1_1", 224, 8), ("squeezenet1_0", 224, 8)]
+CONFIGS = [("squeezenet1_1", 32, 128), ("squeezenet1_0", 32, 128), ("squeezenet1_1", 64, 64),
+           ("squeezenet1_0", 64, 64), ("squeezenet1_1", 224, 8), ("squeezenet1_0", 224, 8)]
 # A pause before each side's turn: thread pools (OpenBLAS's, PyTorch's OpenMP) keep spinning for a
 # moment after their last task, and must not be timed against the other side.
 SETTLE_S = 0.3
@@ -129,18 +130,32 @@ def timed(function, spent: dict, label: str):
     return call
 
 
+def counted(matmul, spent: dict):
+    """`matmul`, with its time added to spent["matmul"] and its floating-point operations to
+    spent["matmul_flop"]: 2*K per entry of the product (a K-long dot product each), batched or not."""
+    def call(a, b):
+        start = time.perf_counter()
+        out = matmul(a, b)
+        spent["matmul"] += time.perf_counter() - start
+        spent["matmul_flop"] += 2.0 * a.shape[-1] * out.size
+        return out
+    return call
+
+
 @contextlib.contextmanager
 def timed_kernels(names=("im2col", "col2im", "im2col_cnhw", "col2im_cnhw")):
-    """Within it, every layer's calls of the kernels `names` are timed into the dict it yields: the
-    layers run a copy of the chosen backend whose kernels `names` are timed (nn/kernels.py), and the
-    chosen one is put back on the way out."""
+    """Within it, every layer's calls of the kernels `names` are timed into the dict it yields, and
+    every matrix product is timed and its FLOPs counted (`counted`): the layers run a copy of the
+    chosen backend whose kernels are wrapped (nn/kernels.py), and the chosen one is put back on the
+    way out."""
     from dataclasses import replace
 
     from ..nn import kernels
 
     spent: dict = defaultdict(float)
     chosen = kernels.backend()
-    kernels.use_kernels(replace(chosen, **{name: timed(getattr(chosen, name), spent, name) for name in names}))
+    kernels.use_kernels(replace(chosen, matmul=counted(chosen.matmul, spent),
+                                **{name: timed(getattr(chosen, name), spent, name) for name in names}))
     try:
         yield spent
     finally:
@@ -420,7 +435,14 @@ def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: flo
         lines.append(f"  {kind:<20} forward {1000 * fwd:7.1f} ms  backward {1000 * bwd:7.1f} ms  "
                      f"({100 * (fwd + bwd) / total:4.1f}%)")
     for name, v in ours["kernels"].items():
-        lines.append(f"    of which {name:<11} {1000 * v:7.1f} ms  ({100 * v / total:4.1f}%)")
+        if not name.startswith("matmul"):
+            lines.append(f"    of which {name:<11} {1000 * v:7.1f} ms  ({100 * v / total:4.1f}%)")
+    gemm_s, gemm_flop = ours["kernels"].get("matmul", 0.0), ours["kernels"].get("matmul_flop", 0.0)
+    if gemm_s > 0:
+        rate = gemm_flop / gemm_s / 1e9
+        lines.append(f"  matrix products (GEMMs, in the conv rows above): {1000 * gemm_s:.1f} ms, "
+                     f"{100 * gemm_s / total:.1f}% of the step, at {rate:.1f} GFLOP/s "
+                     f"({100 * rate / gemm:.0f}% of the ceiling); everything else {1000 * (total - gemm_s):.1f} ms")
     lines.append(f"  {'loss':<20} {1000 * ours['loss_s']:7.1f} ms;  SGD step {1000 * ours['optim_s']:.1f} ms")
     by_layer = defaultdict(lambda: [0.0, 0.0])
     for key, v in ours["by_layer"].items():
