@@ -55,3 +55,12 @@ def test_a_training_steps_products_are_three_times_the_forwards_but_for_the_imag
     x, y = rng.standard_normal((2, 3, 32, 32)).astype(np.float32), np.array([1, 2])
     flop = instrumented_step(model.train(), x, y)["kernels"]["matmul_flop"]
     assert flop == 2 * 2 * (3 * macs - conv1)
+
+
+def test_the_report_names_the_cpu_it_ran_on(tmp_path):
+    from tinysqueeze.studies.bench import cpu_name
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n")
+    assert cpu_name(str(info)) == "Intel(R) Xeon(R) CPU @ 2.20GHz"
+    assert cpu_name(str(tmp_path / "missing")) != ""                # another system: Python's guess

@@ -308,7 +308,7 @@ def maxpool_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
 
     Every window is clipped to the plane (`clipped_window_max`), except SqueezeNet's (and AlexNet's)
     3x3, stride-2 windows that lie wholly inside, a row of them at a time
-    (`whole_windows_3x3_stride2`): 3-6x faster than the clipped loop (lesson 14).
+    (`whole_windows_3x3_stride2`): 2-6x faster than the clipped loop alone (lesson 14).
     The running maximum is updated by selection, not by a branch (`best = v if better else best`):
     on real data "is this tap larger?" is a coin toss the CPU cannot predict."""
     n_planes, h, w = planes.shape

@@ -41,6 +41,22 @@ CONFIGS = [("squeezenet1_1", 32, 128), ("squeezenet1_0", 32, 128), ("squeezenet1
 SETTLE_S = 0.3
 
 
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The processor's name ("AMD EPYC", "Intel(R) Xeon(R) CPU @ 2.20GHz"): each figure of the bench
+    holds for one CPU, and the report says which. Linux's /proc/cpuinfo, else Python's guess."""
+    import platform
+
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "an unknown CPU"
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far, in MB (10^6 bytes, as everywhere in tinysqueeze)."""
     return megabytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)   # Linux: kilobytes
@@ -461,7 +477,7 @@ def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: flo
 def run_bench(configs=CONFIGS, rounds: int = 5, steps: int = 3, with_torch: bool | None = None) -> str:
     with_torch = torch_available() if with_torch is None else with_torch
     gemm = gemm_gflops()
-    out = [f"tinysqueeze bench: {os.cpu_count()} cores, float32 GEMM {gemm:.1f} GFLOP/s; "
+    out = [f"tinysqueeze bench: {cpu_name()}, {os.cpu_count()} cores, float32 GEMM {gemm:.1f} GFLOP/s; "
            + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} steps)" if with_torch
               else "PyTorch not installed (make bench installs it when it can)")]
     for model, size, batch in configs:
