@@ -63,3 +63,26 @@ def test_train_without_dropout_keeps_what_backward_needs_and_draws_no_mask():
     assert dropout.generator_state() == state and not dropout.training
     assert all(m.training for m in model.modules() if not isinstance(m, nn.Dropout))
     assert model.backward(np.ones_like(got)).shape == x.shape
+
+
+def test_in_eval_mode_max_pooling_computes_no_argmax():
+    """Inference runs the maxima-only kernel (taps=False): no tap numbers worked out for nothing."""
+    from dataclasses import replace
+
+    from tinysqueeze.nn import kernels
+
+    asked = []
+    chosen = kernels.backend()
+
+    def spy(*args):
+        asked.append(args[-1])                                # taps
+        return chosen.maxpool_forward(*args)
+    kernels.use_kernels(replace(chosen, maxpool_forward=spy))
+    try:
+        pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        x = RNG.standard_normal((2, 3, 9, 9)).astype(np.float32)
+        trained, inferred = pool.train()(x), pool.eval()(x)
+    finally:
+        kernels.use_kernels(chosen)
+    assert asked == [True, False]
+    np.testing.assert_array_equal(trained, inferred)

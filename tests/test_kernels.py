@@ -106,6 +106,10 @@ def test_the_3x3_stride_2_fast_path_equals_the_readable_twin_with_many_ties(h, w
         assert arg_nb.dtype == arg_np.dtype == np.int8
         np.testing.assert_array_equal(out_nb, out_np)
         np.testing.assert_array_equal(arg_nb, arg_np)
+        for forward in (K.maxpool_forward_numba, K.maxpool_forward_numpy):       # inference: the maxima alone
+            maxima, no_taps = forward(x, 3, 3, 2, padding, ho, wo, taps=False)
+            assert no_taps is None
+            np.testing.assert_array_equal(maxima, out_np)
 
 
 def test_argmax_takes_four_bytes_only_past_127_taps():

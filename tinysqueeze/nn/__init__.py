@@ -12,6 +12,7 @@ from .conv import Conv2d
 from .init import manual_seed
 from .linear import Flatten, Linear
 from .loss import SoftmaxCrossEntropy
+from .memory import keep_freed_memory
 from .module import Module, Parameter, Sequential
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
@@ -19,5 +20,5 @@ __all__ = [
     "Module", "Parameter", "Sequential", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "Dropout", "Flatten", "Linear", "Concat", "SoftmaxCrossEntropy", "manual_seed",
     "CNHWSequential", "Conv2dCNHW", "ConcatCNHW", "to_batch_inside", "batch_rows",
-    "train_without_dropout",
+    "train_without_dropout", "keep_freed_memory",
 ]

@@ -230,12 +230,13 @@ def argmax_dtype(kh: int, kw: int):
     return np.int8 if kh * kw <= 127 else np.int32
 
 
-def maxpool_forward_numpy(x, kh, kw, stride, padding, h_out, w_out):
+def maxpool_forward_numpy(x, kh, kw, stride, padding, h_out, w_out, taps=True):
     """Max over each window, and which tap of the window held it.
 
     x: (N, C, H, W) -> out: (N, C, H_out, W_out), argmax: (N, C, H_out, W_out) of `argmax_dtype`
     (int8 for windows up to 127 taps) holding i*KW + j of the winning tap. Padding counts as -inf.
     Tie rule: the first maximum in row-major window order wins (the comparison is strict), as in PyTorch.
+    taps=False (inference, where no backward will come): argmax is None.
     """
     n, c, h, w = x.shape
     hp = max(h + 2 * padding, (h_out - 1) * stride + kh)
@@ -250,18 +251,20 @@ def maxpool_forward_numpy(x, kh, kw, stride, padding, h_out, w_out):
             better = tap > out
             out = np.where(better, tap, out)
             argmax[better] = i * kw + j
-    return out, argmax
+    return out, (argmax if taps else None)
 
 
-def maxpool_forward_numba(x, kh, kw, stride, padding, h_out, w_out):
+def maxpool_forward_numba(x, kh, kw, stride, padding, h_out, w_out, taps=True):
     """Numba twin of `maxpool_forward_numpy` (same signature, same result): allocates out and the
-    compact argmax, and `maxpool_planes_numba` fills them."""
+    compact argmax, and `maxpool_planes_numba` fills them (taps=False: `maxima_planes_numba`, and the
+    argmax is dropped)."""
     n, c, h, w = x.shape
     out = np.empty((n, c, h_out, w_out), dtype=x.dtype)
     argmax = np.empty((n, c, h_out, w_out), dtype=argmax_dtype(kh, kw))
-    maxpool_planes_numba(x.reshape(n * c, h, w), kh, kw, stride, padding,
-                         out.reshape(n * c, h_out, w_out), argmax.reshape(n * c, h_out, w_out))
-    return out, argmax
+    kernel = maxpool_planes_numba if taps else maxima_planes_numba
+    kernel(x.reshape(n * c, h, w), kh, kw, stride, padding, out.reshape(n * c, h_out, w_out),
+           argmax.reshape(n * c, h_out, w_out))
+    return out, (argmax if taps else None)
 
 
 @njit(cache=True, inline="always")
@@ -302,6 +305,40 @@ def whole_windows_3x3_stride2(r0, r1, r2, best, tap):
         tap[o] = t
 
 
+@njit(cache=True, inline="always")
+def whole_window_maxima_3x3_stride2(r0, r1, r2, best):
+    """`whole_windows_3x3_stride2` for inference: the maxima alone, a tree of maxima with fewer steps
+    that wait on each other."""
+    for o in range(best.size):
+        k = 2 * o
+        best[o] = max(max(max(r0[k], r0[k + 1]), max(r0[k + 2], r1[k])),
+                      max(max(r1[k + 1], r1[k + 2]), max(max(r2[k], r2[k + 1]), r2[k + 2])))
+
+
+@njit(cache=True, inline="always")
+def whole_windows_of_row(plane, best, oh, kh, kw, stride, padding):
+    """-> (top, left, first, last): output row oh's windows first..last-1 lie wholly inside the plane
+    and are 3x3 with stride 2, starting at row `top`, column `left` (first == last: none such)."""
+    h, w = plane.shape
+    h_out, w_out = best.shape
+    top = oh * stride - padding
+    if not (kh == 3 and kw == 3 and stride == 2 and top >= 0 and top + kh <= h):
+        return top, 0, w_out, w_out
+    first = min(w_out, (padding + stride - 1) // stride)
+    last = max(first, min(w_out, (w + padding - kw) // stride + 1))
+    return top, first * stride - padding, first, last
+
+
+@njit(cache=True, inline="always")
+def clipped_windows_of_row(plane, best, tap, oh, first, last, kh, kw, stride, padding):
+    """Output row oh's other windows, 0..first-1 and last..W_out-1, each clipped to the plane."""
+    top = oh * stride - padding
+    for ow in range(first):
+        best[oh, ow], tap[oh, ow] = clipped_window_max(plane, top, ow * stride - padding, kh, kw)
+    for ow in range(last, best.shape[1]):
+        best[oh, ow], tap[oh, ow] = clipped_window_max(plane, top, ow * stride - padding, kh, kw)
+
+
 @njit(parallel=True, cache=True)
 def maxpool_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
     """planes: (P, H, W) -> fills best_of, tap_of: (P, H_out, W_out), each plane on its own.
@@ -311,26 +348,29 @@ def maxpool_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
     (`whole_windows_3x3_stride2`): 2-6x faster than the clipped loop alone (lesson 14).
     The running maximum is updated by selection, not by a branch (`best = v if better else best`):
     on real data "is this tap larger?" is a coin toss the CPU cannot predict."""
-    n_planes, h, w = planes.shape
-    h_out, w_out = best_of.shape[1], best_of.shape[2]
-    # the outputs whose windows lie wholly inside: oh in [oh0, oh1), ow in [ow0, ow1)
-    oh0, ow0 = min(h_out, (padding + stride - 1) // stride), min(w_out, (padding + stride - 1) // stride)
-    oh1 = max(oh0, min(h_out, (h + padding - kh) // stride + 1))
-    ow1 = max(ow0, min(w_out, (w + padding - kw) // stride + 1))
-    fast = kh == 3 and kw == 3 and stride == 2
-    for p in prange(n_planes):
+    for p in prange(planes.shape[0]):
         plane, best, tap = planes[p], best_of[p], tap_of[p]
-        for oh in range(h_out):
-            top = oh * stride - padding
-            first, last = (ow0, ow1) if fast and oh0 <= oh < oh1 else (w_out, w_out)
+        for oh in range(best.shape[0]):
+            top, left, first, last = whole_windows_of_row(plane, best, oh, kh, kw, stride, padding)
             if first < last:
-                left = first * stride - padding
                 whole_windows_3x3_stride2(plane[top, left:], plane[top + 1, left:], plane[top + 2, left:],
                                           best[oh, first:last], tap[oh, first:last])
-            for ow in range(first):
-                best[oh, ow], tap[oh, ow] = clipped_window_max(plane, top, ow * stride - padding, kh, kw)
-            for ow in range(last, w_out):
-                best[oh, ow], tap[oh, ow] = clipped_window_max(plane, top, ow * stride - padding, kh, kw)
+            clipped_windows_of_row(plane, best, tap, oh, first, last, kh, kw, stride, padding)
+
+
+@njit(parallel=True, cache=True)
+def maxima_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
+    """`maxpool_planes_numba` for inference: the whole windows' maxima alone
+    (`whole_window_maxima_3x3_stride2`; their taps are left as they are, and dropped). A kernel of its
+    own, because a flag tested inside the loop slowed it by half or more (lesson 14)."""
+    for p in prange(planes.shape[0]):
+        plane, best, tap = planes[p], best_of[p], tap_of[p]
+        for oh in range(best.shape[0]):
+            top, left, first, last = whole_windows_of_row(plane, best, oh, kh, kw, stride, padding)
+            if first < last:
+                whole_window_maxima_3x3_stride2(plane[top, left:], plane[top + 1, left:], plane[top + 2, left:],
+                                                best[oh, first:last])
+            clipped_windows_of_row(plane, best, tap, oh, first, last, kh, kw, stride, padding)
 
 
 def maxpool_backward_numpy(dout, argmax, x_shape, kh, kw, stride, padding):
@@ -472,8 +512,8 @@ def col2im_cnhw(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
                                  h_out, w_out)
 
 
-def maxpool_forward(x, kh, kw, stride, padding, h_out, w_out):
-    return backend().maxpool_forward(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out)
+def maxpool_forward(x, kh, kw, stride, padding, h_out, w_out, taps=True):
+    return backend().maxpool_forward(np.ascontiguousarray(x), kh, kw, stride, padding, h_out, w_out, taps)
 
 
 def maxpool_backward(dout, argmax, x_shape, kh, kw, stride, padding):

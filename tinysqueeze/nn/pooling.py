@@ -52,7 +52,8 @@ class MaxPool2d(Module):
         _, _, h_out, w_out = self.output_shape(x.shape)
         if x.shape[2] + 2 * self.padding < kh or x.shape[3] + 2 * self.padding < kw:
             raise layer_error(self, f"the {kh}x{kw} window is larger than the padded input of shape {x.shape}")
-        out, argmax = maxpool_forward(x, kh, kw, self.stride, self.padding, h_out, w_out)
+        # in eval mode no backward will come: the maxima alone, no argmax (faster; lesson 14)
+        out, argmax = maxpool_forward(x, kh, kw, self.stride, self.padding, h_out, w_out, taps=self.training)
         self.keep_for_backward((x.shape, argmax))
         return out
 
