@@ -185,10 +185,10 @@ def test_the_fastest_batch_inside_kernels_pick_by_map_size(monkeypatch):
     called = []
     for twin in ("im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"):
         monkeypatch.setattr(K, twin, lambda *a, _twin=twin: called.append(_twin))
-    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 3, 5)            # 15 output pixels: the Numba loop
-    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 4, 4)            # 16: the NumPy twin's slice copies
-    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 10, 19)    # 190: the Numba loop
-    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 10, 20)    # 200: the NumPy twin
+    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 19, 21)          # 399 output pixels: the Numba loop
+    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 20, 20)          # 400: the NumPy twin's slice copies
+    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 27, 37)    # 999: the Numba loop
+    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 25, 40)    # 1000: the NumPy twin
     assert called == ["im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"]
 
 
@@ -226,3 +226,14 @@ def test_a_bad_kernel_choice_stops_train_before_it_touches_its_folder(tmp_path):
                             capture_output=True, text=True, env=env)
     assert result.returncode == 2 and "TINYSQUEEZE_KERNELS must be numba or numpy" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_tap_table_names_each_taps_pixel_worked_out_by_hand():
+    """A 3x3 input, 2x2 kernel, stride 1, padding 1 -> 4x4 outputs. Output (0, 0)'s window starts at
+    (-1, -1): only its tap (1, 1) lands inside, on pixel (0, 0) = 0. Output (1, 2)'s window starts at
+    (0, 1): taps (0,0) (0,1) (1,0) (1,1) read pixels (0,1)=1, (0,2)=2, (1,1)=4, (1,2)=5."""
+    table = K.tap_table(3, 3, 2, 2, 1, 1, 4, 4)
+    assert table.shape == (4, 16)
+    assert list(table[:, 0]) == [-1, -1, -1, 0]
+    assert list(table[:, 1 * 4 + 2]) == [1, 2, 4, 5]
+    assert not table.flags.writeable                                   # cached: shared by every call
