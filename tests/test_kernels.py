@@ -237,3 +237,5 @@ def test_the_tap_table_names_each_taps_pixel_worked_out_by_hand():
     assert list(table[:, 0]) == [-1, -1, -1, 0]
     assert list(table[:, 1 * 4 + 2]) == [1, 2, 4, 5]
     assert not table.flags.writeable                                   # cached: shared by every call
+    with pytest.raises(ValueError):
+        table.flags.writeable = True                                   # and no caller can change that

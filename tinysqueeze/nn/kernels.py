@@ -169,7 +169,7 @@ def tap_table(h, w, kh, kw, stride, padding, h_out, w_out) -> np.ndarray:
             inside = (hh >= 0) & (hh < h) & (ww >= 0) & (ww < w)
             table[i * kw + j] = np.where(inside, hh * w + ww, -1).reshape(-1)
     table.flags.writeable = False
-    return table
+    return table.view()        # every caller shares it: a view of a read-only array cannot be made writeable
 
 
 def im2col_cnhw_numba(x, kh, kw, stride, padding, h_out, w_out):
