@@ -42,9 +42,14 @@ def module_macs(module: nn.Module, x_shape: tuple, batch_inside: bool = False) -
     x = np.zeros(x_shape, dtype=np.float32)
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     inputs = {}                                  # id(conv) -> the shape of its input, seen as it runs
+
+    def recording(conv):
+        def forward(x):
+            inputs[id(conv)] = x.shape
+            return type(conv).forward(conv, x)
+        return forward
     for conv in convs:
-        conv.forward = lambda x, _conv=conv, _forward=conv.forward: (inputs.__setitem__(id(_conv), x.shape),
-                                                                     _forward(x))[1]
+        conv.forward = recording(conv)
     try:
         out = to_nchw(module(to_cnhw(x))) if batch_inside else module(x)
     finally:

@@ -35,7 +35,7 @@ class ReLU(Module):
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return relu_backward(dout, self.kept_for_backward())             # dout * (y > 0), in one pass (kernels.py)
+        return relu_backward(dout, self.kept_for_backward())   # dout * (y > 0), in one pass (kernels.py)
 
 
 class Dropout(Module):

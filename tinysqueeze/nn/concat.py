@@ -31,5 +31,5 @@ class Concat(Module):
         return np.concatenate(xs, axis=axis)
 
     def backward(self, dout: np.ndarray) -> list:
-        ends = np.cumsum(self.kept_for_backward())                 # where each branch's channels end
+        ends = np.cumsum(self.kept_for_backward())   # where each branch's channels end
         return np.split(dout, ends[:-1], axis=self.axis)
