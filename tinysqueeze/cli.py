@@ -142,7 +142,7 @@ def train_arguments(p) -> None:
 
 def cmd_train(args) -> int:
     from .distributed.world import current_world
-    from .training.train import TrainingDiverged, fit, prepare
+    from .training.interrupts import sigint_remembered
 
     config = train_config(args)
     config.validate()
@@ -151,6 +151,14 @@ def cmd_train(args) -> int:
         raise ValueError(f"--resume --config {args.config}: that file names the run folder {config.out}, not the "
                          f"folder it is in; add --out to say which run to continue")
     explicit = None if args.config else args.explicit       # a --config's every setting counts as typed
+    with sigint_remembered():                    # a Ctrl-C is never lost, even one a finalizer swallows
+        return train_and_report(config, args, explicit, world)
+
+
+def train_and_report(config, args, explicit, world) -> int:
+    """prepare and fit, with the one line a user reads at the end (done, interrupted, or diverged)."""
+    from .training.train import TrainingDiverged, fit, prepare
+
     run = prepare(config, args.resume, args.overwrite, not args.quiet, explicit, world=world)
     try:
         rows = fit(run)

@@ -37,6 +37,7 @@ from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
 from ..models import get_model
 from ..models.squeezenet import MIN_IMAGE_SIZE
 from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step
+from .interrupts import stop_if_interrupted
 from .runs import ResumePoint, RunFolder, RunMeta
 
 # The recipe, one row per optimizer: what `train` uses when a setting is not given. Each uses the
@@ -496,6 +497,7 @@ def train_epoch(run: Run, epoch: int) -> dict:
                 f"{error} at epoch {epoch + 1}, batch {b + 1} (learning rate {optimizer.lr:.3g}); "
                 f"the run stopped and {run.folder.last} still holds the last good epoch. "
                 "Try a lower --lr or a longer --warmup-epochs.") from None
+        stop_if_interrupted()                                  # a Ctrl-C that a finalizer swallowed stops here
         in_steps += time.perf_counter() - step_start
         batch = loader.batch_size if rows else len(y)      # the loss is the whole batch's
         total_loss += loss * batch
