@@ -32,6 +32,13 @@ def test_a_layer_keeps_nothing_in_eval_mode_and_its_backward_says_so(make, shape
         layer.backward(np.ones_like(out))
 
 
+@pytest.mark.parametrize("make,shape", LAYERS, ids=lambda v: "" if isinstance(v, tuple) else repr(v()))
+def test_a_backward_before_any_forward_says_so(make, shape):
+    layer = make()
+    with pytest.raises(RuntimeError, match=r"backward: no forward has run yet"):
+        layer.backward(np.ones((1,)))
+
+
 def test_concat_keeps_nothing_in_eval_mode():
     concat = nn.Concat().eval()
     out = concat([np.ones((1, 2, 2, 2)), np.ones((1, 3, 2, 2))])

@@ -43,6 +43,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "cache", None)
+        object.__setattr__(self, "_last_forward_in_eval", False)   # for kept_for_backward's message
 
     # -- registration -------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -77,9 +78,13 @@ class Module:
         will come, so a layer holds no input, column matrix or argmax past its forward, and the memory
         is free for the next layer (PyTorch's torch.no_grad(); lesson 14)."""
         self.cache = cache if self.training else None
+        self._last_forward_in_eval = not self.training
 
     def kept_for_backward(self):
         """-> self.cache, what the last forward kept; refused, saying why, if it kept nothing."""
+        if self.cache is None and not self._last_forward_in_eval:
+            raise RuntimeError(f"{type(self).__name__}.backward: no forward has run yet, so there is nothing to go "
+                               "back through: call the layer (its forward, in training mode) first")
         if self.cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward: the last forward kept nothing to go back "
                                "through. A layer keeps what backward needs only in training mode (in eval "
