@@ -176,7 +176,6 @@ def test_ranks_whose_data_differ_in_content_are_refused(tmp_path):
     """The same counts, classes and (nearly) statistics, but two files swapped between the classes on rank
     1's machine: its labels are wrong, and the hash of images and labels says so."""
     from PIL import Image
-    rng = np.random.default_rng(0)
     for rank in ("rank0", "rank1"):
         for split, count in (("train", 12), ("val", 4)):
             for name in ("a", "b"):
@@ -194,7 +193,20 @@ def test_ranks_whose_data_differ_in_content_are_refused(tmp_path):
                       "-wdir", str(tmp_path / "rank1"), *command], env={"TINYSQUEEZE_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 2
     assert "rank 1 sees other data than rank 0: its images and labels (hash)" in done.stderr, done.stderr
-    del rng
+
+
+def test_the_data_fingerprint_sees_labels_that_differ_on_the_same_images():
+    """A file moved from one class to the next can leave the images in the same order and change only
+    the labels: the fingerprint hashes both (the swapped files above change the images too)."""
+    from dataclasses import replace
+
+    from tinysqueeze.training.train import data_fingerprint
+
+    train_set, val_set = tiny_data(16), tiny_data(10, seed=1)
+    moved = train_set.labels.copy()
+    moved[0] = (moved[0] + 1) % len(train_set.classes)
+    assert data_fingerprint(train_set, val_set) == data_fingerprint(replace(train_set), val_set)
+    assert data_fingerprint(train_set, val_set) != data_fingerprint(replace(train_set, labels=moved), val_set)
 
 
 def test_a_crashing_rank_ends_the_job_naming_itself(tmp_path):
@@ -238,7 +250,6 @@ def test_one_process_never_loads_mpi(tmp_path):
     done = launch(1, [sys.executable, "-c", code])
     assert done.returncode == 0, done.stderr
     assert "mpi4py loaded: False" in done.stdout
-
 
 
 def test_several_ranks_without_mpi4py_are_refused(tmp_path):

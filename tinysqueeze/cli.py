@@ -151,7 +151,7 @@ def cmd_train(args) -> int:
         raise ValueError(f"--resume --config {args.config}: that file names the run folder {config.out}, not the "
                          f"folder it is in; add --out to say which run to continue")
     explicit = None if args.config else args.explicit       # a --config's every setting counts as typed
-    with sigint_remembered():                    # a Ctrl-C is never lost, even one a finalizer swallows
+    with sigint_remembered():                    # a Ctrl-C that a finalizer swallows still stops training
         return train_and_report(config, args, explicit, world)
 
 

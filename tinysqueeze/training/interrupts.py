@@ -1,11 +1,13 @@
-"""A Ctrl-C that is never lost.
+"""A Ctrl-C during training that Python swallows still stops the run.
 
 Python turns SIGINT into a KeyboardInterrupt raised wherever the main thread happens to be. When
 that is inside a finalizer (a `__del__`, such as the one llvmlite runs while Numba compiles), Python
 prints "Exception ignored in ..." and carries on: the interrupt is gone, and a run asked to stop
 trains to its last epoch. So the command line installs `sigint_remembered()`, whose handler also
 writes the request down, and the training loop calls `stop_if_interrupted()` after every step: an
-interrupt swallowed anywhere is raised again at the next step's end.
+interrupt swallowed during a step is raised again at that step's end, one swallowed between steps
+(validation, writing an epoch's files) at the end of the next step. One swallowed after the last
+step is not: the run has finished every epoch and says "done".
 
     with sigint_remembered():
         fit(run)        # train_epoch calls stop_if_interrupted() after each step
