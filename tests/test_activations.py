@@ -6,7 +6,7 @@ import pytest
 from tinysqueeze import nn
 from tinysqueeze.evaluation.activations import plot_layer_histograms, record_layers, squeezenet_layers
 from tinysqueeze.models import squeezenet1_1
-from tinysqueeze.nn.batch_inside import to_cnhw
+from tinysqueeze.nn.fast.layers import to_cnhw
 
 
 @pytest.fixture

@@ -181,8 +181,8 @@ def test_a_squeezenet_of_your_layers_computes_exactly_what_tinysqueeze_does():
     assert {"Conv2d", "MaxPool2d", "ReLU", "Dropout", "Concat", "Fire", "AdaptiveAvgPool2d",
             "SoftmaxCrossEntropy", "SGD"} <= set(classes)
     ours = get_model("squeezenet1_1", num_classes=4, seed=3, image_grad=False).to(np.float64)
-    yours = with_your_layers(get_model("squeezenet1_1", num_classes=4, seed=3, image_grad=False).to(np.float64),
-                             classes)
+    yours = with_your_layers(get_model("squeezenet1_1", num_classes=4, seed=3, image_grad=False, fast=False)
+                             .to(np.float64), classes)
     kinds = {type(m).__name__: type(m) for _, m in yours.named_modules()}
     for name in ("Conv2d", "MaxPool2d", "ReLU", "Dropout", "Concat", "Fire"):
         assert kinds[name] is classes[name], f"the model still runs tinysqueeze's {name}"
@@ -198,6 +198,8 @@ def test_a_squeezenet_of_your_layers_computes_exactly_what_tinysqueeze_does():
         assert abs(a - b) < 1e-10 * abs(a)
     for (name, p), q in zip(ours.named_parameters(), yours.parameters()):
         assert np.allclose(p.data, q.data, rtol=1e-9, atol=1e-12), name
+    with pytest.raises(ValueError, match="features is a fast layer.*fast=False"):
+        with_your_layers(get_model("squeezenet1_1", num_classes=4), classes)      # (C, N, H, W) inside: refused
 
 
 def test_train_refuses_layers_that_do_not_pass_their_checks(tmp_path, capsys):

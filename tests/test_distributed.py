@@ -14,7 +14,7 @@ import pytest
 from tinysqueeze import nn
 from tinysqueeze.datasets import DataLoader, channel_stats
 from tinysqueeze.distributed.threads import share_cores
-from tinysqueeze.optim import SGD, train_step
+from tinysqueeze.optim import SGD, train_step_in_slices
 
 from .conftest import tiny_data, tiny_loader
 from .mpi import ROOT, find_mpiexec, launch
@@ -291,13 +291,15 @@ def test_a_split_batch_is_the_batch(train_mode):
 
 
 def test_dropout_draws_the_whole_batchs_mask_for_its_slices():
+    from tinysqueeze.optim.slices import whole_batch_dropout
+
     x = np.ones((6, 4, 3, 3))
     whole, sliced = nn.Dropout(0.5, seed=1).train(), nn.Dropout(0.5, seed=1).train()
     expected = whole(x)
-    model = nn.Sequential(sliced)
-    with nn.batch_rows(model, 0, 2, 6, new_batch=True):
+    with whole_batch_dropout(nn.Sequential(sliced), 6) as compute_rows:
+        compute_rows(0, 2)
         first = sliced(x[:2])
-    with nn.batch_rows(model, 2, 6, 6, new_batch=False):
+        compute_rows(2, 6)
         rest = sliced(x[2:])
     np.testing.assert_array_equal(np.concatenate([first, rest]), expected)
     np.testing.assert_array_equal(whole(x), nn.Sequential(sliced)(x))       # both generators moved alike
@@ -311,11 +313,11 @@ def test_an_accumulated_step_is_the_step_of_the_whole_batch():
     for parts in (1, 4):
         model = squeezenet1_1(num_classes=10, seed=0).to(np.float64).train()
         optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
-        loss, logits = train_step(model, nn.SoftmaxCrossEntropy(), optimizer, x.astype(np.float64), y, parts=parts)
+        loss, logits = train_step_in_slices(model, nn.SoftmaxCrossEntropy(), optimizer, x.astype(np.float64), y, parts=parts)
         results.append((loss, logits, model.state_dict()))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-13)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
     for key, value in results[0][2].items():
         np.testing.assert_allclose(value, results[1][2][key], rtol=1e-10, atol=1e-13, err_msg=key)
     with pytest.raises(ValueError, match="--accumulate must be from 1 to the images each process has"):
-        train_step(model, nn.SoftmaxCrossEntropy(), optimizer, x.astype(np.float64), y, parts=13)
+        train_step_in_slices(model, nn.SoftmaxCrossEntropy(), optimizer, x.astype(np.float64), y, parts=13)

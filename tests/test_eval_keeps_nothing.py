@@ -76,7 +76,7 @@ def test_in_eval_mode_max_pooling_computes_no_argmax():
     """Inference runs the maxima-only kernel (taps=False): no tap numbers worked out for nothing."""
     from dataclasses import replace
 
-    from tinysqueeze.nn import kernels
+    from tinysqueeze.nn import backend as kernels
 
     asked = []
     chosen = kernels.backend()

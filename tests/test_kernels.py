@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
+from tinysqueeze.nn import backend as B
 from tinysqueeze.nn import kernels as K
+from tinysqueeze.nn.fast import cnhw_kernels as CN
+from tinysqueeze.nn.fast import numba_kernels as NB
 
 CONFIGS = [  # (N, C, H, W, KH, KW, stride, padding)
     (2, 3, 9, 11, 3, 3, 1, 1), (1, 2, 8, 7, 7, 7, 2, 3), (3, 1, 5, 5, 1, 1, 2, 0),
@@ -18,12 +21,12 @@ def test_im2col_and_col2im_twins_are_identical(cfg, dtype):
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     ho, wo = K.conv_output_size(h, kh, s, p), K.conv_output_size(w, kw, s, p)
     cols_np = K.im2col_numpy(x, kh, kw, s, p, ho, wo)
-    cols_nb = K.im2col_numba(x, kh, kw, s, p, ho, wo)
+    cols_nb = NB.im2col_numba(x, kh, kw, s, p, ho, wo)
     assert cols_np.shape == (n, c * kh * kw, ho * wo) and cols_nb.dtype == dtype
     np.testing.assert_array_equal(cols_np, cols_nb)
     dcols = rng.standard_normal(cols_np.shape).astype(dtype)
     dx_np = K.col2im_numpy(dcols, x.shape, kh, kw, s, p, ho, wo)
-    dx_nb = K.col2im_numba(dcols, x.shape, kh, kw, s, p, ho, wo)
+    dx_nb = NB.col2im_numba(dcols, x.shape, kh, kw, s, p, ho, wo)
     assert dx_np.shape == x.shape
     np.testing.assert_array_equal(dx_np, dx_nb)
 
@@ -37,15 +40,15 @@ def test_the_batch_inside_twins_are_identical_and_hold_the_same_columns(cfg, dty
     rng = np.random.default_rng(0)
     x = rng.standard_normal((c, n, h, w)).astype(dtype)
     ho, wo = K.conv_output_size(h, kh, s, p), K.conv_output_size(w, kw, s, p)
-    cols_np = K.im2col_cnhw_numpy(x, kh, kw, s, p, ho, wo)
-    cols_nb = K.im2col_cnhw_numba(x, kh, kw, s, p, ho, wo)
+    cols_np = CN.im2col_cnhw_numpy(x, kh, kw, s, p, ho, wo)
+    cols_nb = CN.im2col_cnhw_numba(x, kh, kw, s, p, ho, wo)
     assert cols_np.shape == (c * kh * kw, n * ho * wo) and cols_nb.dtype == dtype
     np.testing.assert_array_equal(cols_np, cols_nb)
     per_image = K.im2col_numpy(np.ascontiguousarray(x.transpose(1, 0, 2, 3)), kh, kw, s, p, ho, wo)
     np.testing.assert_array_equal(cols_np, per_image.transpose(1, 0, 2).reshape(c * kh * kw, n * ho * wo))
     dcols = rng.standard_normal(cols_np.shape).astype(dtype)
-    dx_np = K.col2im_cnhw_numpy(dcols, x.shape, kh, kw, s, p, ho, wo)
-    dx_nb = K.col2im_cnhw_numba(dcols, x.shape, kh, kw, s, p, ho, wo)
+    dx_np = CN.col2im_cnhw_numpy(dcols, x.shape, kh, kw, s, p, ho, wo)
+    dx_nb = CN.col2im_cnhw_numba(dcols, x.shape, kh, kw, s, p, ho, wo)
     np.testing.assert_array_equal(dx_np, dx_nb)
     dcols_per_image = np.ascontiguousarray(dcols.reshape(c * kh * kw, n, ho * wo).transpose(1, 0, 2))
     dx_per_image = K.col2im_numpy(dcols_per_image, (n, c, h, w), kh, kw, s, p, ho, wo)
@@ -57,7 +60,7 @@ def test_relu_backward_twins_are_identical(dtype):
     rng = np.random.default_rng(2)
     y = np.maximum(rng.standard_normal((3, 4, 5, 6)), 0).astype(dtype)      # a ReLU's output: zeros included
     dout = rng.standard_normal(y.shape).astype(dtype)
-    fast, slow = K.relu_backward_numba(dout, y), K.relu_backward_numpy(dout, y)
+    fast, slow = NB.relu_backward_numba(dout, y), K.relu_backward_numpy(dout, y)
     assert fast.dtype == dtype
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(fast, np.where(y > 0, dout, 0))        # by definition
@@ -69,8 +72,8 @@ def test_col2im_is_the_adjoint_of_im2col():
     x = rng.standard_normal((2, 3, 7, 8))
     ho, wo = K.conv_output_size(7, 3, 2, 1), K.conv_output_size(8, 3, 2, 1)
     y = rng.standard_normal((2, 27, ho * wo))
-    lhs = np.sum(K.im2col(x, 3, 3, 2, 1, ho, wo) * y)
-    rhs = np.sum(x * K.col2im(y, x.shape, 3, 3, 2, 1, ho, wo))
+    lhs = np.sum(B.im2col(x, 3, 3, 2, 1, ho, wo) * y)
+    rhs = np.sum(x * B.col2im(y, x.shape, 3, 3, 2, 1, ho, wo))
     assert lhs == pytest.approx(rhs, rel=1e-12)
 
 
@@ -83,12 +86,12 @@ def test_maxpool_twins_agree(cfg, ceil_mode):
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     ho, wo = (K.pool_output_size(h, kh, s, p, ceil_mode), K.pool_output_size(w, kw, s, p, ceil_mode))
     out_np, arg_np = K.maxpool_forward_numpy(x, kh, kw, s, p, ho, wo)
-    out_nb, arg_nb = K.maxpool_forward_numba(x, kh, kw, s, p, ho, wo)
+    out_nb, arg_nb = NB.maxpool_forward_numba(x, kh, kw, s, p, ho, wo)
     np.testing.assert_array_equal(out_np, out_nb)
     np.testing.assert_array_equal(arg_np, arg_nb)
     dout = rng.standard_normal(out_np.shape).astype(np.float32)
     dx_np = K.maxpool_backward_numpy(dout, arg_np, x.shape, kh, kw, s, p)
-    dx_nb = K.maxpool_backward_numba(dout, arg_nb, x.shape, kh, kw, s, p)
+    dx_nb = NB.maxpool_backward_numba(dout, arg_nb, x.shape, kh, kw, s, p)
     np.testing.assert_allclose(dx_np, dx_nb, rtol=1e-6, atol=1e-6)  # same sums, other order
 
 
@@ -102,11 +105,11 @@ def test_the_3x3_stride_2_fast_path_equals_the_readable_twin_with_many_ties(h, w
         x = x.astype(np.float32)
         ho, wo = K.pool_output_size(h, 3, 2, padding, True), K.pool_output_size(w, 3, 2, padding, True)
         out_np, arg_np = K.maxpool_forward_numpy(x, 3, 3, 2, padding, ho, wo)
-        out_nb, arg_nb = K.maxpool_forward_numba(x, 3, 3, 2, padding, ho, wo)
+        out_nb, arg_nb = NB.maxpool_forward_numba(x, 3, 3, 2, padding, ho, wo)
         assert arg_nb.dtype == arg_np.dtype == np.int8
         np.testing.assert_array_equal(out_nb, out_np)
         np.testing.assert_array_equal(arg_nb, arg_np)
-        for forward in (K.maxpool_forward_numba, K.maxpool_forward_numpy):       # inference: the maxima alone
+        for forward in (NB.maxpool_forward_numba, K.maxpool_forward_numpy):       # inference: the maxima alone
             maxima, no_taps = forward(x, 3, 3, 2, padding, ho, wo, taps=False)
             assert no_taps is None
             np.testing.assert_array_equal(maxima, out_np)
@@ -114,7 +117,7 @@ def test_the_3x3_stride_2_fast_path_equals_the_readable_twin_with_many_ties(h, w
 
 def test_argmax_takes_four_bytes_only_past_127_taps():
     x = np.random.default_rng(8).standard_normal((1, 1, 12, 12)).astype(np.float32)
-    for forward in (K.maxpool_forward_numpy, K.maxpool_forward_numba):
+    for forward in (K.maxpool_forward_numpy, NB.maxpool_forward_numba):
         assert forward(x, 11, 11, 1, 0, 2, 2)[1].dtype == np.int8         # 121 taps
         out, arg = forward(x, 12, 12, 1, 0, 1, 1)                          # 144 taps
         assert arg.dtype == np.int32 and arg[0, 0, 0, 0] == np.argmax(x) and out[0, 0, 0, 0] == x.max()
@@ -122,10 +125,10 @@ def test_argmax_takes_four_bytes_only_past_127_taps():
 
 def test_maxpool_tie_rule_first_maximum_wins():
     x = np.zeros((1, 1, 2, 2), dtype=np.float64)  # every entry ties
-    for forward in (K.maxpool_forward_numpy, K.maxpool_forward_numba):
+    for forward in (K.maxpool_forward_numpy, NB.maxpool_forward_numba):
         out, arg = forward(x, 2, 2, 2, 0, 1, 1)
         assert arg[0, 0, 0, 0] == 0
-    dx = K.maxpool_backward(np.ones((1, 1, 1, 1)), arg, x.shape, 2, 2, 2, 0)
+    dx = B.maxpool_backward(np.ones((1, 1, 1, 1)), arg, x.shape, 2, 2, 2, 0)
     np.testing.assert_array_equal(dx[0, 0], [[1.0, 0.0], [0.0, 0.0]])
 
 
@@ -146,11 +149,12 @@ FUNCTIONS = ("im2col", "col2im", "im2col_cnhw", "col2im_cnhw", "maxpool_forward"
 
 
 def test_the_backends_hold_their_own_twins():
-    numba, numpy = K.BACKENDS["numba"], K.BACKENDS["numpy"]
-    assert numba is K.NUMBA and numpy is K.NUMPY and (numba.name, numpy.name) == ("numba", "numpy")
+    numba, numpy = B.BACKENDS["numba"], B.BACKENDS["numpy"]
+    assert numba is B.NUMBA and numpy is B.NUMPY and (numba.name, numpy.name) == ("numba", "numpy")
     for name in FUNCTIONS:
-        assert getattr(numpy, name) is getattr(K, f"{name}_numpy")
-        assert getattr(numba, name) is getattr(K, f"{name}_numba" if "cnhw" not in name else f"{name}_fastest")
+        plain_module = CN if "cnhw" in name else K
+        assert getattr(numpy, name) is getattr(plain_module, f"{name}_numpy")
+        assert getattr(numba, name) is (getattr(CN, f"{name}_fastest") if "cnhw" in name else getattr(NB, f"{name}_numba"))
 
 
 def recording(backend, called):
@@ -168,37 +172,37 @@ def test_every_layer_runs_the_chosen_backend():
     conv = nn.Conv2d(3, 4, 3, padding=1)                     # a layer on its own: (N, C, H, W)
     x = np.random.default_rng(0).normal(size=(2, 3, 40, 40)).astype(np.float32)
     loss = nn.SoftmaxCrossEntropy()
-    chosen, called = K.backend(), set()
+    chosen, called = B.backend(), set()
     try:
-        K.use_kernels("numpy")
-        assert K.backend() is K.NUMPY
-        K.use_kernels(recording(K.NUMPY, called))
+        B.use_kernels("numpy")
+        assert B.backend() is B.NUMPY
+        B.use_kernels(recording(B.NUMPY, called))
         loss(model(x), np.array([0, 2]))
         model.backward(loss.backward())
         conv.backward(conv(x))
     finally:
-        K.use_kernels(chosen)
+        B.use_kernels(chosen)
     assert called == set(FUNCTIONS)
 
 
 def test_the_fastest_batch_inside_kernels_pick_by_map_size(monkeypatch):
     called = []
     for twin in ("im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"):
-        monkeypatch.setattr(K, twin, lambda *a, _twin=twin: called.append(_twin))
-    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 19, 21)          # 399 output pixels: the Numba loop
-    K.im2col_cnhw_fastest(None, 3, 3, 1, 1, 20, 20)          # 400: the NumPy twin's slice copies
-    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 27, 37)    # 999: the Numba loop
-    K.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 25, 40)    # 1000: the NumPy twin
+        monkeypatch.setattr(CN, twin, lambda *a, _twin=twin: called.append(_twin))
+    CN.im2col_cnhw_fastest(None, 3, 3, 1, 1, 19, 21)          # 399 output pixels: the Numba loop
+    CN.im2col_cnhw_fastest(None, 3, 3, 1, 1, 20, 20)          # 400: the NumPy twin's slice copies
+    CN.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 27, 37)    # 999: the Numba loop
+    CN.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 25, 40)    # 1000: the NumPy twin
     assert called == ["im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"]
 
 
 def test_the_environment_chooses_at_the_first_kernel_call(monkeypatch):
-    monkeypatch.setattr(K, "_chosen", None)
+    monkeypatch.setattr(B, "_chosen", None)
     monkeypatch.setenv("TINYSQUEEZE_KERNELS", "numpy")
-    assert K.backend() is K.NUMPY
-    monkeypatch.setattr(K, "_chosen", None)
+    assert B.backend() is B.NUMPY
+    monkeypatch.setattr(B, "_chosen", None)
     monkeypatch.delenv("TINYSQUEEZE_KERNELS")
-    assert K.backend() is K.NUMBA
+    assert B.backend() is B.NUMBA
 
 
 def test_an_unknown_kernel_choice_is_refused_in_one_line():
@@ -206,7 +210,7 @@ def test_an_unknown_kernel_choice_is_refused_in_one_line():
     import subprocess
     import sys
     with pytest.raises(ValueError, match="kernels must be numba or numpy, got 'fortran'"):
-        K.use_kernels("fortran")
+        B.use_kernels("fortran")
     env = {**os.environ, "TINYSQUEEZE_KERNELS": "cuda"}
     imported = subprocess.run([sys.executable, "-c", "import tinysqueeze.nn"], capture_output=True, text=True, env=env)
     assert imported.returncode == 0 and imported.stderr == ""          # importing is no error
@@ -232,7 +236,7 @@ def test_the_tap_table_names_each_taps_pixel_worked_out_by_hand():
     """A 3x3 input, 2x2 kernel, stride 1, padding 1 -> 4x4 outputs. Output (0, 0)'s window starts at
     (-1, -1): only its tap (1, 1) lands inside, on pixel (0, 0) = 0. Output (1, 2)'s window starts at
     (0, 1): taps (0,0) (0,1) (1,0) (1,1) read pixels (0,1)=1, (0,2)=2, (1,1)=4, (1,2)=5."""
-    table = K.tap_table(3, 3, 2, 2, 1, 1, 4, 4)
+    table = CN.tap_table(3, 3, 2, 2, 1, 1, 4, 4)
     assert table.shape == (4, 16)
     assert list(table[:, 0]) == [-1, -1, -1, 0]
     assert list(table[:, 1 * 4 + 2]) == [1, 2, 4, 5]

@@ -42,15 +42,18 @@ def test_conv_backward_matches_the_naive_loops(k, s, p):
 
 
 @pytest.mark.parametrize("shape", [(4, 512, 9, 300), (3, 16, 40, 8), (2, 300, 30, 300)])
-def test_apply_to_batch_equals_matmul_on_both_paths(shape):
-    from tinysqueeze.nn.conv import apply_to_batch
-
+def test_the_small_maps_products_equal_the_plain_ones_on_both_paths(shape):
+    """Conv2dSmallMaps (conv10's) runs its products batch-wide on maps under 32 pixels: the same numbers
+    as the plain Conv2d's product per image, both for the forward product and for dW."""
     n, q, length, p = shape
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((p, q)), rng.standard_normal((n, q, length))
-    out = apply_to_batch(a, b)
+    small, plain = nn.Conv2dSmallMaps(q, p, 1), nn.Conv2d(q, p, 1)
+    out = small.multiply(a, b)
     assert out.flags["C_CONTIGUOUS"]
-    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out, plain.multiply(a, b), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal((n, p, length))
+    np.testing.assert_allclose(small.weight_gradient(dy, b), plain.weight_gradient(dy, b), rtol=1e-12, atol=1e-12)
 
 
 def test_pointwise_conv_skips_im2col(monkeypatch):
@@ -70,7 +73,8 @@ def test_pointwise_conv_skips_im2col(monkeypatch):
 
 @pytest.mark.parametrize("batch_inside", [False, True])
 def test_a_convolution_without_input_grad_returns_none_and_the_same_weight_gradients(batch_inside, monkeypatch):
-    from tinysqueeze.nn import batch_inside as batch_inside_module, conv as conv_module
+    from tinysqueeze.nn import conv as conv_module
+    from tinysqueeze.nn.fast import layers as batch_inside_module
 
     kind = nn.Conv2dCNHW if batch_inside else nn.Conv2d
     full = kind(3, 4, 3, stride=2, rng=np.random.default_rng(0))
@@ -303,8 +307,9 @@ def test_a_concatenation_with_the_batch_inside_joins_axis_0():
 
 
 def test_a_cnhw_sequential_keeps_pytorchs_interface_and_keys():
-    layers = lambda: [nn.Conv2d(3, 4, 3, padding=1, rng=np.random.default_rng(0)), nn.ReLU(), nn.MaxPool2d(2)]
-    inside, plain = nn.CNHWSequential(*layers()), nn.Sequential(*layers())
+    inside = nn.CNHWSequential(nn.Conv2dCNHW(3, 4, 3, padding=1, rng=np.random.default_rng(0)), nn.ReLU(),
+                               nn.MaxPool2d(2))
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, rng=np.random.default_rng(0)), nn.ReLU(), nn.MaxPool2d(2))
     assert list(inside.state_dict()) == list(plain.state_dict()) == ["0.weight", "0.bias"]
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 6))
     np.testing.assert_allclose(inside(x), plain(x), rtol=1e-12)          # (N, C, H, W) in and out
@@ -312,25 +317,26 @@ def test_a_cnhw_sequential_keeps_pytorchs_interface_and_keys():
     np.testing.assert_allclose(inside.backward(dout), plain.backward(dout), rtol=1e-12)
 
 
-def test_a_cnhw_sequential_runs_twins_that_hold_the_very_same_parameters():
-    """Every Conv2d and Concat below, a Fire module's too, is swapped for its twin, in its place; the
-    twins hold the Parameter objects themselves (not copies) and the settings, and nothing is drawn."""
+def test_a_cnhw_sequential_refuses_plain_layers_and_its_twins_draw_the_same_weights():
+    """A plain Conv2d or Concat below a CNHWSequential (a Fire module's too) would read the channels as
+    the batch: refused, by name. The batch-inside Fire draws the very weights the plain one draws, in the
+    same order, under the same keys, and prints its settings as the plain layers do."""
     from tinysqueeze.models import Fire
 
-    rng = np.random.default_rng(0)
-    conv, fire = nn.Conv2d(3, 4, 3, stride=2, bias=False, rng=rng, input_grad=False), Fire(4, 2, 3, 3, rng=rng)
-    conv.eval()
-    plain_keys = list(nn.Sequential(conv, nn.ReLU(), fire).state_dict())
-    parameters = [conv.weight, fire.squeeze.weight, fire.squeeze.bias, fire.expand3x3.weight]
-    drawn_before = nn.init.get_rng().bit_generator.state
-    inside = nn.CNHWSequential(conv, nn.ReLU(), fire)
-    assert nn.init.get_rng().bit_generator.state == drawn_before
-    assert list(inside.state_dict()) == plain_keys
-    assert type(inside[0]) is nn.Conv2dCNHW and type(fire.squeeze) is nn.Conv2dCNHW
-    assert type(fire.expand3x3) is nn.Conv2dCNHW and type(fire.concat) is nn.ConcatCNHW
-    assert type(inside[1]) is nn.ReLU and inside[2] is fire
-    twins = [inside[0].weight, fire.squeeze.weight, fire.squeeze.bias, fire.expand3x3.weight]
-    assert all(a is b for a, b in zip(twins, parameters))
-    assert inside[0].bias is None and not inside[0].input_grad and not inside[0].training
+    for plain in (nn.Conv2d(3, 4, 3), Fire(4, 2, 3, 3)):
+        with pytest.raises(ValueError, match=r"CNHWSequential\(\): .* which takes \(N, C, H, W\); .*CNHW"):
+            nn.CNHWSequential(nn.ReLU(), plain)
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, bias=False, rng=np.random.default_rng(0), input_grad=False),
+                          Fire(4, 2, 3, 3, rng=np.random.default_rng(1)))
+    inside = nn.CNHWSequential(
+        nn.Conv2dCNHW(3, 4, 3, stride=2, bias=False, rng=np.random.default_rng(0), input_grad=False),
+        Fire(4, 2, 3, 3, rng=np.random.default_rng(1), batch_inside=True))
+    assert list(inside.state_dict()) == list(plain.state_dict())
+    for key, value in plain.state_dict().items():
+        np.testing.assert_array_equal(inside.state_dict()[key], value, err_msg=key)
+    fire = inside[1]
+    assert type(fire.squeeze) is nn.Conv2dCNHW and type(fire.expand3x3) is nn.Conv2dCNHW
+    assert type(fire.concat) is nn.ConcatCNHW
+    assert inside[0].bias is None and not inside[0].input_grad
     assert (inside[0].stride, fire.expand3x3.padding, fire.expand3x3.kernel_size) == (2, 1, (3, 3))
     assert repr(inside[0]) == "Conv2dCNHW(3, 4, kernel_size=3, stride=2, padding=0, bias=False, input_grad=False)"

@@ -60,7 +60,7 @@ def test_the_command_line_sets_it_for_its_commands(monkeypatch, capsys):
 
 
 def test_elsewhere_it_changes_nothing_and_says_so(monkeypatch):
-    from tinysqueeze.nn import memory
+    from tinysqueeze.nn.fast import memory
 
     monkeypatch.setattr(memory.sys, "platform", "darwin")
     assert memory.keep_freed_memory() is False

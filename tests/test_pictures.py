@@ -12,7 +12,8 @@ def test_montage_filters_and_im2col_pictures_are_drawn(tmp_path, monkeypatch):
     filters = pictures.filter_grid({"a": np.random.default_rng(0).normal(size=(16, 3, 3, 3))}, tmp_path / "f.png")
     calls = []
     from tinysqueeze.nn import kernels
-    monkeypatch.setattr(kernels, "im2col_numpy", lambda *a: calls.append(a) or kernels.im2col_numba(*a))
+    from tinysqueeze.nn.fast import numba_kernels
+    monkeypatch.setattr(kernels, "im2col_numpy", lambda *a: calls.append(a) or numba_kernels.im2col_numba(*a))
     unfold = pictures.im2col_picture(tmp_path / "i.png")
     assert calls and calls[0][1:] == (3, 3, 1, 0, 2, 2)          # the picture shows what im2col computes
     for path in (montage, filters, unfold):

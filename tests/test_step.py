@@ -1,4 +1,4 @@
-"""The one training step (tinysqueeze/optim/step.py): what it does, in which order, and that every
+"""The one training step (tinysqueeze/optim/step.py, and its sliced form optim/slices.py): what it does, in which order, and that every
 training loop of the project runs it instead of writing its own."""
 import ast
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tinysqueeze import nn
-from tinysqueeze.optim import LARS, NonFiniteLoss, layer_groups, train_step
+from tinysqueeze.optim import LARS, NonFiniteLoss, layer_groups, train_step, train_step_in_slices
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,12 +24,14 @@ def batch(seed=1):
 
 
 def test_train_step_is_the_five_lines_written_out():
-    """Three steps of train_step leave the same weights, bit for bit, as the five lines by hand."""
+    """Three steps of train_step leave the same weights, bit for bit, as the five lines by hand; so do
+    three of train_step_in_slices (optim/slices.py) with one slice and one process, dropout and all."""
     x, y = batch()
-    by_hand, stepped = tiny_model(), tiny_model()
+    by_hand, stepped, sliced = tiny_model(), tiny_model(), tiny_model()
     opt_a = LARS(layer_groups(by_hand), lr=0.01, momentum=0.9, weight_decay=1e-3)
     opt_b = LARS(layer_groups(stepped), lr=0.01, momentum=0.9, weight_decay=1e-3)
-    loss_a, loss_b = nn.SoftmaxCrossEntropy(), nn.SoftmaxCrossEntropy()
+    opt_c = LARS(layer_groups(sliced), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    loss_a, loss_b, loss_c = nn.SoftmaxCrossEntropy(), nn.SoftmaxCrossEntropy(), nn.SoftmaxCrossEntropy()
     for _ in range(3):
         opt_a.zero_grad()
         logits_a = by_hand(x)
@@ -37,9 +39,11 @@ def test_train_step_is_the_five_lines_written_out():
         by_hand.backward(loss_a.backward())
         opt_a.step()
         value_b, logits_b = train_step(stepped, loss_b, opt_b, x, y)
-        assert value_a == value_b and np.array_equal(logits_a, logits_b)
-    a, b = by_hand.state_dict(), stepped.state_dict()
-    assert all(np.array_equal(a[k], b[k]) for k in a)
+        value_c, logits_c = train_step_in_slices(sliced, loss_c, opt_c, x, y)
+        assert value_a == value_b == value_c and np.array_equal(logits_a, logits_b)
+        assert np.array_equal(logits_a, logits_c)
+    a, b, c = by_hand.state_dict(), stepped.state_dict(), sliced.state_dict()
+    assert all(np.array_equal(a[k], b[k]) and np.array_equal(a[k], c[k]) for k in a)
 
 
 def test_after_backward_sees_every_gradient_and_no_moved_weight():
@@ -81,9 +85,10 @@ def python_files():
 
 
 def test_the_training_step_is_written_once():
-    """Only optim/step.py calls an optimizer's step after a backward: every other loop (train,
-    diagnose, bench, compression's fine-tuning, the experiment scripts) calls train_step. (The one
-    other is PyTorch's own step, the other side of the benchmark.)"""
+    """Only optim/step.py (and its sliced form, optim/slices.py, tested equal above) calls an optimizer's
+    step after a backward: every other loop (train, diagnose, bench, compression's fine-tuning, the
+    experiment scripts) calls one of them. (The one other is PyTorch's own step, the other side of the
+    benchmark.)"""
     writers = []
     for path in python_files():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -92,6 +97,7 @@ def test_the_training_step_is_written_once():
                          and isinstance(c.func, ast.Attribute)]
                 if "backward" in calls and "step" in calls:
                     writers.append(f"{path.relative_to(ROOT)}:{node.name}")
-    assert writers == ["tinysqueeze/optim/step.py:train_step", "tinysqueeze/studies/bench.py:train"]
+    assert writers == ["tinysqueeze/optim/slices.py:train_step_in_slices", "tinysqueeze/optim/step.py:train_step",
+                       "tinysqueeze/studies/bench.py:train"]
     bench = (ROOT / "tinysqueeze" / "studies" / "bench.py").read_text()
     assert "self.torch.nn.functional.cross_entropy(self.model(self.x), self.y).backward()" in bench

@@ -567,7 +567,7 @@ def main(argv=None) -> int:
         return 130
     if getattr(args, "worker", None) != "torch":  # PyTorch's side of the bench runs as PyTorch is shipped
         from .nn import keep_freed_memory
-        keep_freed_memory()                      # each step reuses the memory the last one freed (nn/memory.py)
+        keep_freed_memory()                      # each step reuses the memory the last one freed (nn/fast/memory.py)
     ranks, variable = launched_size()
     if ranks == 1:
         return run_command(args)
@@ -608,7 +608,7 @@ def run_command(args, prefix=lambda: "") -> int:
     """The command, with every error a user can cause as one `error:` line and an exit status."""
     try:
         if "TINYSQUEEZE_KERNELS" in os.environ:      # a bad value refused before any command starts its work
-            from .nn.kernels import backend
+            from .nn.backend import backend
             backend()
         return args.func(args)
     except (ValueError, FileNotFoundError, ConnectionError, DistributedError) as error:

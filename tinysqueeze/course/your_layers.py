@@ -1,13 +1,13 @@
 """A SqueezeNet made of the learner's own layers: what `train --layers assignments` trains.
 
     classes = your_classes("assignments")      # grades each file first; refuses one that fails
-    model = with_your_layers(get_model("squeezenet1_1", num_classes=10), classes)
+    model = with_your_layers(get_model("squeezenet1_1", num_classes=10, fast=False), classes)
 
 `with_your_layers` puts, in place of every tinysqueeze layer of the model, the learner's class of
 the same name, holding the very same Parameters (so the weights, the state_dict keys and the
 checkpoints are exactly tinysqueeze's, and `evaluate` or `predict` read them as usual). The
-learner's layers take PyTorch's (N, C, H, W), so the features run in that layout, not with the
-batch inside (lesson 14): slower, and every number is theirs.
+learner's layers take PyTorch's (N, C, H, W), so the model must be built of the plain layers
+(fast=False), not with the batch inside (lesson 14): slower, and every number is theirs.
 """
 from __future__ import annotations
 
@@ -15,13 +15,10 @@ from pathlib import Path
 
 from .. import nn
 from ..models import Fire
-from ..nn.batch_inside import CNHWSequential, Conv2dCNHW, ConcatCNHW
 from .assignments import BY_NAME, grade, load_file
 
 # What a SqueezeNet needs from the learner, and which assignment each class comes from.
 SQUEEZENET_ASSIGNMENTS = ("conv", "pooling", "relu_dropout_concat", "loss", "fire")
-# A batch-inside layer is its plain layer, as far as the learner is concerned.
-PLAIN = {Conv2dCNHW: nn.Conv2d, ConcatCNHW: nn.Concat}
 REFERENCE = {"Linear": nn.Linear, "Conv2d": nn.Conv2d, "MaxPool2d": nn.MaxPool2d, "AvgPool2d": nn.AvgPool2d,
              "AdaptiveAvgPool2d": nn.AdaptiveAvgPool2d, "ReLU": nn.ReLU, "Dropout": nn.Dropout, "Concat": nn.Concat,
              "SoftmaxCrossEntropy": nn.SoftmaxCrossEntropy, "Fire": Fire}
@@ -75,20 +72,18 @@ def adopt(layer: nn.Module, cls: type) -> nn.Module:
 
 
 def with_your_layers(model: nn.Module, classes: dict[str, type]) -> nn.Module:
-    """Puts the learner's class in place of every layer of `model` that has one (at any depth), and
-    runs the features in (N, C, H, W): each CNHWSequential becomes a plain Sequential of the same
-    layers. -> model (changed in place)."""
+    """Puts the learner's class in place of every layer of `model` that has one (at any depth).
+    model: built of the plain (N, C, H, W) layers (get_model(..., fast=False)). -> model (changed in place)."""
+    fast = [name for name, m in model.named_modules() if isinstance(m, (nn.CNHWSequential, nn.Conv2dSmallMaps))]
+    if fast:
+        raise ValueError(f"with_your_layers: {fast[0]} is a fast layer (batch inside); your layers take "
+                         "(N, C, H, W): build the model with get_model(..., fast=False)")
     for name, child in list(model.named_children()):
-        if isinstance(child, CNHWSequential):
-            child = nn.Sequential(*child.children())
-        plain = PLAIN.get(type(child), type(child))
-        yours = classes.get(plain.__name__) if REFERENCE.get(plain.__name__) is plain else None
-        if plain is nn.AdaptiveAvgPool2d and child.output_size != (1, 1):
+        yours = classes.get(type(child).__name__) if REFERENCE.get(type(child).__name__) is type(child) else None
+        if type(child) is nn.AdaptiveAvgPool2d and child.output_size != (1, 1):
             yours = None                                 # the assignment asks only for global pooling
         if yours is not None:
             child = adopt(child, yours)
-        elif plain is not type(child):
-            child = adopt(child, plain)                  # a batch-inside twin back to its plain layer
+            setattr(model, name, child)
         with_your_layers(child, classes)
-        setattr(model, name, child)
     return model

@@ -25,7 +25,7 @@ class LayerRecord:
 
     name: the module's dotted name ("features.3"); label: a short name for tables ("fire2").
     activation: a copy of the module's output (in the layout the module works in: inside
-                SqueezeNet's features that is (C, N, H, W), nn/batch_inside.py).
+                SqueezeNet's features that is (C, N, H, W), nn/fast/layers.py).
     gradient: a copy of dL/d(activation), the same shape, as the backward pass handed it down.
     """
     name: str

@@ -14,8 +14,7 @@ import math
 import numpy as np
 
 from .. import nn
-from .fire import Fire
-from .squeezenet import SqueezeNet, bypasses
+from .squeezenet import SqueezeNet, bypasses, feature_layers
 
 # Where each version puts conv1 and its max-pools ("after fire k", fire index 0 = fire2).
 MACRO = {
@@ -82,8 +81,9 @@ def bypass_plan(bypass: str | None, channels_in: list[int], channels_out: list[i
 
 
 def design_space_features(rng: np.random.Generator, fire_sizes: list, version: str = "1_0",
-                          bypass: str | None = None, image_grad: bool = True) -> list:
-    """conv1 to fire9 for `fire_sizes` [(s1x1, e1x1, e3x3)] on the macroarchitecture of `version`."""
+                          bypass: str | None = None, image_grad: bool = True, fast: bool = True) -> list:
+    """conv1 to fire9 for `fire_sizes` [(s1x1, e1x1, e3x3)] on the macroarchitecture of `version`
+    (fast: the batch-inside layers, as squeezenet.py builds them)."""
     if version not in MACRO:
         raise ValueError(f"SqueezeNet version must be one of {', '.join(MACRO)}, got {version!r}")
     conv1_channels, conv1_kernel = MACRO[version]["conv1"]
@@ -93,10 +93,11 @@ def design_space_features(rng: np.random.Generator, fire_sizes: list, version: s
         c = e1 + e3
         channels_out.append(c)
     plan = bypass_plan(bypass, channels_in, channels_out)
-    layers = [nn.Conv2d(3, conv1_channels, conv1_kernel, stride=2, rng=rng, input_grad=image_grad), nn.ReLU(inplace=True),
+    conv, fire = feature_layers(rng, fast)
+    layers = [conv(3, conv1_channels, conv1_kernel, stride=2, input_grad=image_grad), nn.ReLU(inplace=True),
               nn.MaxPool2d(3, 2, ceil_mode=True)]
     for i, ((s, e1, e3), cin, kind) in enumerate(zip(fire_sizes, channels_in, plan)):
-        layers.append(Fire(cin, s, e1, e3, bypass=kind, rng=rng))
+        layers.append(fire(cin, s, e1, e3, bypass=kind))
         if i in MACRO[version]["pools_after"]:
             layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
     return layers
@@ -104,9 +105,10 @@ def design_space_features(rng: np.random.Generator, fire_sizes: list, version: s
 
 def squeezenet_from_metaparameters(base_e=128, incr_e=128, pct_3x3=0.5, freq=2, sr=0.125,
                                    bypass: str | None = None, num_classes: int = 1000, seed: int = 0,
-                                   version: str = "1_0", image_grad: bool = True, **kw) -> SqueezeNet:
+                                   version: str = "1_0", image_grad: bool = True, fast: bool = True,
+                                   **kw) -> SqueezeNet:
     """A point of the paper's design space (section 5), on v1.0's macroarchitecture by default."""
     sizes = fire_sizes_from_metaparameters(base_e, incr_e, pct_3x3, freq, sr)
     rng = np.random.default_rng(seed)
-    return SqueezeNet(design_space_features(rng, sizes, version, bypass, image_grad), num_classes, rng, version, bypass,
-                      seed=seed, **kw)
+    return SqueezeNet(design_space_features(rng, sizes, version, bypass, image_grad, fast), num_classes, rng, version,
+                      bypass, seed=seed, fast=fast, **kw)

@@ -3,6 +3,10 @@
 Follows torchvision's `Fire`: children `squeeze`, `expand1x1`, `expand3x3` (and their ReLUs), so
 state_dict keys match torchvision's. The bypass child (`bypass`, a 1x1 convolution) exists only in
 the paper's "complex bypass" variant, which torchvision does not have.
+
+A Fire module takes PyTorch's (N, C, H, W), as lesson 6 builds it. SqueezeNet's features build theirs
+with `batch_inside=True`: the same module made of the batch-inside convolutions and concatenation
+(nn/fast/layers.py), taking (C, N, H, W), inside the features' CNHWSequential (lesson 14).
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ BYPASS_KINDS = (None, "simple", "complex")
 class Fire(nn.Module):
     """squeeze (1x1) -> ReLU -> [expand1x1 (1x1) -> ReLU, expand3x3 (3x3, pad 1) -> ReLU] -> concat.
 
-    x: (N, in_channels, H, W) -> (N, expand1x1 + expand3x3, H, W)
+    x: (N, in_channels, H, W) -> (N, expand1x1 + expand3x3, H, W); with batch_inside=True the same with
+    the first two axes swapped, (in_channels, N, H, W) -> (expand1x1 + expand3x3, N, H, W).
 
     bypass=None: no bypass. "simple": the input is added to the output (needs in_channels equal to
     the output channels). "complex": a 1x1 convolution of the input (child `bypass`) is added.
@@ -27,7 +32,7 @@ class Fire(nn.Module):
     """
 
     def __init__(self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int,
-                 bypass: str | None = None, rng=None):
+                 bypass: str | None = None, rng=None, batch_inside: bool = False):
         super().__init__()
         self.in_channels = int(in_channels)
         self.squeeze_channels, self.e1, self.e3 = int(squeeze), int(expand1x1), int(expand3x3)
@@ -42,15 +47,16 @@ class Fire(nn.Module):
                              f"the input to the output, so it needs in_channels ({in_channels}) equal to "
                              f"expand1x1 + expand3x3 ({self.out_channels}); use bypass='complex' instead")
         self.bypass_kind = bypass
-        self.squeeze = nn.Conv2d(self.in_channels, self.squeeze_channels, 1, rng=rng)
+        conv, concat = (nn.Conv2dCNHW, nn.ConcatCNHW) if batch_inside else (nn.Conv2d, nn.Concat)
+        self.squeeze = conv(self.in_channels, self.squeeze_channels, 1, rng=rng)
         self.squeeze_activation = nn.ReLU(inplace=True)
-        self.expand1x1 = nn.Conv2d(self.squeeze_channels, self.e1, 1, rng=rng)
+        self.expand1x1 = conv(self.squeeze_channels, self.e1, 1, rng=rng)
         self.expand1x1_activation = nn.ReLU(inplace=True)
-        self.expand3x3 = nn.Conv2d(self.squeeze_channels, self.e3, 3, padding=1, rng=rng)
+        self.expand3x3 = conv(self.squeeze_channels, self.e3, 3, padding=1, rng=rng)
         self.expand3x3_activation = nn.ReLU(inplace=True)
-        self.concat = nn.Concat()
+        self.concat = concat()
         if bypass == "complex":
-            self.bypass = nn.Conv2d(self.in_channels, self.out_channels, 1, rng=rng)
+            self.bypass = conv(self.in_channels, self.out_channels, 1, rng=rng)
 
     def extra_repr(self) -> str:
         extra = f", bypass={self.bypass_kind!r}" if self.bypass_kind else ""

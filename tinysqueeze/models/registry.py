@@ -32,7 +32,8 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
-def get_model(name: str, num_classes: int = 1000, seed: int = 0, image_grad: bool = True, **model_args):
+def get_model(name: str, num_classes: int = 1000, seed: int = 0, image_grad: bool = True, fast: bool = True,
+              **model_args):
     """Builds the model `name` (see `model_names()`); an unknown name lists the known ones.
 
     model_args go to the builder: e.g. get_model("squeezenet_meta", sr=0.25, bypass="simple").
@@ -41,20 +42,22 @@ def get_model(name: str, num_classes: int = 1000, seed: int = 0, image_grad: boo
     input.requires_grad=False), so that layer skips computing it (W.T @ dY and col2im, most of its
     backward) and `model.backward` returns None. Training and the benchmark build models so; the
     gradient checker does not (it checks the images' gradient too).
+    fast=False builds the network of the plain (N, C, H, W) layers instead of the batch-inside ones:
+    the same weights and, to rounding, the same numbers (models/squeezenet.py).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     if model_args and name != "squeezenet_meta":
         raise ValueError(f"model {name!r} takes no model arguments (got {', '.join(model_args)}); "
                          "use squeezenet_meta for a point of the design space")
-    reserved = sorted(set(model_args) & {"num_classes", "seed", "image_grad"})
+    reserved = sorted(set(model_args) & {"num_classes", "seed", "image_grad", "fast"})
     if reserved:
-        raise ValueError(f"model arguments may not set {', '.join(reserved)}: those have flags of their own "
+        raise ValueError(f"model arguments may not set {', '.join(reserved)}: those are get_model's own arguments "
                          "(--num-classes comes from the data, --seed)")
     if model_args.get("bypass") == "none":
         model_args["bypass"] = None
     try:
-        return MODELS[name](num_classes=num_classes, seed=seed, image_grad=image_grad, **model_args)
+        return MODELS[name](num_classes=num_classes, seed=seed, image_grad=image_grad, fast=fast, **model_args)
     except TypeError as error:
         raise ValueError(f"bad model arguments for {name}: {error}") from None
 

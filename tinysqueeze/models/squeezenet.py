@@ -12,10 +12,20 @@ Bypass (section 6): "simple" adds identities around fire3, 5, 7, 9 (where input 
 match); "complex" also adds 1x1-convolution bypasses around fire2, 4, 6, 8.
 Any other point of the paper's design space (section 5): design_space.py, whose generator gives
 these same two networks back (a test holds it to these lists).
+
+The layers these lists build are the fast ones (fast=True, the default): every convolution of the
+features is a Conv2dCNHW and every Fire module joins its branches with a ConcatCNHW, so that inside
+the features' CNHWSequential the batch sits inside, (C, N, H, W), and each convolution is ONE matrix
+product for the whole batch; conv10 is a Conv2dSmallMaps (nn/fast/layers.py; lesson 14). fast=False
+builds the same network from the plain (N, C, H, W) layers of lessons 1-6, Conv2d and Concat in a
+Sequential: the same weights from the same seed, the same outputs and gradients to rounding (a test
+holds the two equal in float64), slower.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from functools import partial
 
 from .. import nn
 from .fire import BYPASS_KINDS, Fire
@@ -42,43 +52,56 @@ def bypasses(bypass: str | None) -> tuple[str | None, str | None]:
     return ("complex" if bypass == "complex" else None), (None if bypass is None else "simple")
 
 
-def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True) -> list:
-    """conv1 to fire9 of SqueezeNet v1.0: Table 1, row by row. Fire(in, squeeze, expand1x1, expand3x3).
-    image_grad=False: conv1 computes no gradient for the images (training needs none; see Conv2d)."""
+def feature_layers(rng: np.random.Generator, fast: bool = True):
+    """-> (conv, fire): the convolution and the Fire module the features are built of, both drawing
+    their weights from `rng`. fast: with the batch inside (Conv2dCNHW; Fire(batch_inside=True)), else
+    the plain (N, C, H, W) layers."""
+    conv = partial(nn.Conv2dCNHW if fast else nn.Conv2d, rng=rng)
+    return conv, partial(Fire, rng=rng, batch_inside=fast)
+
+
+def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True,
+                           fast: bool = True) -> list:
+    """conv1 to fire9 of SqueezeNet v1.0: Table 1, row by row. fire(in, squeeze, expand1x1, expand3x3).
+    image_grad=False: conv1 computes no gradient for the images (training needs none; see Conv2d).
+    fast: the batch-inside layers (see the top of this file), or the plain ones."""
     widen, same = bypasses(bypass)
+    conv, fire = feature_layers(rng, fast)
     return [
-        nn.Conv2d(3, 96, 7, stride=2, rng=rng, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 96 7x7/2
+        conv(3, 96, 7, stride=2, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 96 7x7/2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
-        Fire(96, 16, 64, 64, widen, rng),                   # fire2
-        Fire(128, 16, 64, 64, same, rng),                   # fire3
-        Fire(128, 32, 128, 128, widen, rng),                # fire4
+        fire(96, 16, 64, 64, widen),                        # fire2
+        fire(128, 16, 64, 64, same),                        # fire3
+        fire(128, 32, 128, 128, widen),                     # fire4
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool4
-        Fire(256, 32, 128, 128, same, rng),                 # fire5
-        Fire(256, 48, 192, 192, widen, rng),                # fire6
-        Fire(384, 48, 192, 192, same, rng),                 # fire7
-        Fire(384, 64, 256, 256, widen, rng),                # fire8
+        fire(256, 32, 128, 128, same),                      # fire5
+        fire(256, 48, 192, 192, widen),                     # fire6
+        fire(384, 48, 192, 192, same),                      # fire7
+        fire(384, 64, 256, 256, widen),                     # fire8
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool8
-        Fire(512, 64, 256, 256, same, rng),                 # fire9
+        fire(512, 64, 256, 256, same),                      # fire9
     ]
 
 
-def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True) -> list:
+def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True,
+                           fast: bool = True) -> list:
     """conv1 to fire9 of SqueezeNet v1.1 (torchvision's): v1.0's Fire modules, a smaller conv1 and
     the max-pools moved earlier, so the later layers see smaller activations."""
     widen, same = bypasses(bypass)
+    conv, fire = feature_layers(rng, fast)
     return [
-        nn.Conv2d(3, 64, 3, stride=2, rng=rng, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 64 3x3/2
+        conv(3, 64, 3, stride=2, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 64 3x3/2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
-        Fire(64, 16, 64, 64, widen, rng),                   # fire2
-        Fire(128, 16, 64, 64, same, rng),                   # fire3
+        fire(64, 16, 64, 64, widen),                        # fire2
+        fire(128, 16, 64, 64, same),                        # fire3
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool3
-        Fire(128, 32, 128, 128, widen, rng),                # fire4
-        Fire(256, 32, 128, 128, same, rng),                 # fire5
+        fire(128, 32, 128, 128, widen),                     # fire4
+        fire(256, 32, 128, 128, same),                      # fire5
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool5
-        Fire(256, 48, 192, 192, widen, rng),                # fire6
-        Fire(384, 48, 192, 192, same, rng),                 # fire7
-        Fire(384, 64, 256, 256, widen, rng),                # fire8
-        Fire(512, 64, 256, 256, same, rng),                 # fire9
+        fire(256, 48, 192, 192, widen),                     # fire6
+        fire(384, 48, 192, 192, same),                      # fire7
+        fire(384, 64, 256, 256, widen),                     # fire8
+        fire(512, 64, 256, 256, same),                      # fire9
     ]
 
 
@@ -88,17 +111,20 @@ class SqueezeNet(nn.Module):
     x: (N, 3, H, W) with H, W >= MIN_IMAGE_SIZE (32) -> logits (N, num_classes).
     features: the layers from conv1 to fire9 (built with `rng`, as squeezenet1_0_features does);
     classifier = [Dropout(0.5), conv10 (1x1, num_classes), ReLU, global average pool].
+    fast: the features were built with the batch inside (they then run in a CNHWSequential, and conv10
+    is a Conv2dSmallMaps), or of the plain layers (a Sequential, and a Conv2d).
     """
 
     def __init__(self, features: list, num_classes: int = 1000, rng: np.random.Generator | None = None,
-                 version: str = "1_0", bypass: str | None = None, dropout: float = 0.5, seed: int = 0):
+                 version: str = "1_0", bypass: str | None = None, dropout: float = 0.5, seed: int = 0,
+                 fast: bool = True):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.version, self.num_classes, self.bypass_kind = version, int(num_classes), bypass
         rng = np.random.default_rng(seed) if rng is None else rng
-        self.features = nn.CNHWSequential(*features)     # the batch inside: one GEMM per layer
-        conv10 = nn.Conv2d(features[-1].out_channels, self.num_classes, 1, rng=rng)
+        self.features = (nn.CNHWSequential if fast else nn.Sequential)(*features)
+        conv10 = (nn.Conv2dSmallMaps if fast else nn.Conv2d)(features[-1].out_channels, self.num_classes, 1, rng=rng)
         self.classifier = nn.Sequential(nn.Dropout(dropout, seed=seed), conv10, nn.ReLU(inplace=True),
                                         nn.AdaptiveAvgPool2d(1))
         self.flatten = nn.Flatten()
@@ -157,15 +183,19 @@ class SqueezeNet(nn.Module):
 
 
 def squeezenet1_0(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, image_grad: bool = True,
-                  **kw) -> SqueezeNet:
-    """SqueezeNet v1.0: conv1 96 filters 7x7/2; 1,248,424 parameters at 1000 classes."""
+                  fast: bool = True, **kw) -> SqueezeNet:
+    """SqueezeNet v1.0: conv1 96 filters 7x7/2; 1,248,424 parameters at 1000 classes.
+    fast=False: the same network of the plain layers (see the top of this file)."""
     rng = np.random.default_rng(seed)
-    return SqueezeNet(squeezenet1_0_features(rng, bypass, image_grad), num_classes, rng, "1_0", bypass, seed=seed, **kw)
+    return SqueezeNet(squeezenet1_0_features(rng, bypass, image_grad, fast), num_classes, rng, "1_0", bypass,
+                      seed=seed, fast=fast, **kw)
 
 
 def squeezenet1_1(num_classes: int = 1000, bypass: str | None = None, seed: int = 0, image_grad: bool = True,
-                  **kw) -> SqueezeNet:
+                  fast: bool = True, **kw) -> SqueezeNet:
     """SqueezeNet v1.1: conv1 64 filters 3x3/2, earlier pools; 1,235,496 parameters, 2.3x fewer
-    multiply-accumulates than v1.0 at 224 px (349M against 819M; torchvision quotes "2.4x")."""
+    multiply-accumulates than v1.0 at 224 px (349M against 819M; torchvision quotes "2.4x").
+    fast=False: the same network of the plain layers (see the top of this file)."""
     rng = np.random.default_rng(seed)
-    return SqueezeNet(squeezenet1_1_features(rng, bypass, image_grad), num_classes, rng, "1_1", bypass, seed=seed, **kw)
+    return SqueezeNet(squeezenet1_1_features(rng, bypass, image_grad, fast), num_classes, rng, "1_1", bypass,
+                      seed=seed, fast=fast, **kw)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..nn.batch_inside import to_cnhw, to_nchw
+from ..nn.fast.layers import to_cnhw, to_nchw
 from .fire import Fire
 from .size import ALEXNET_PARAMETERS, megabytes
 

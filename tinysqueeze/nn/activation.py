@@ -1,11 +1,9 @@
 """ReLU and (inverted) dropout: element-wise layers with no parameters."""
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-from .kernels import relu_backward
+from .backend import relu_backward
 from .module import Module, layer_error
 
 
@@ -53,8 +51,6 @@ class Dropout(Module):
         if not 0.0 <= self.p < 1.0:
             raise layer_error(self, f"p must be in [0, 1), got {p}")
         self.rng = np.random.default_rng(seed)
-        self.rows = None           # (start, stop, total, new_batch) inside `batch_rows`, else None
-        self.batch_keep = None     # the whole batch's mask, while its slices are computed one by one
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -71,24 +67,12 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self.cache = None
             return x
-        keep = self.draw_keep(x.shape)
+        keep = self.rng.random(x.shape) >= self.p                      # the elements kept
         self.cache = (keep / (1.0 - self.p)).astype(x.dtype)          # the mask, already scaled
         return x * self.cache
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout if self.cache is None else dout * self.cache
-
-    def draw_keep(self, shape: tuple) -> np.ndarray:
-        """-> the mask of elements kept, bool of `shape`. For a slice of a batch (`batch_rows`): rows
-        start:stop of the mask of the whole batch, drawn once at the batch's first slice, so that
-        slices computed one after another (gradient accumulation) or on several ranks (data-parallel,
-        every rank's generator in the same state) keep what one pass over the whole batch would."""
-        if self.rows is None:
-            return self.rng.random(shape) >= self.p
-        start, stop, total, new_batch = self.rows
-        if new_batch or self.batch_keep is None:
-            self.batch_keep = self.rng.random((total, *shape[1:])) >= self.p     # (total, ...)
-        return self.batch_keep[start:stop]
 
 
 def train_without_dropout(model: Module) -> Module:
@@ -101,20 +85,3 @@ def train_without_dropout(model: Module) -> Module:
         if isinstance(layer, Dropout):
             layer.eval()
     return model
-
-
-@contextlib.contextmanager
-def batch_rows(model: Module, start: int, stop: int, total: int, new_batch: bool = True):
-    """Within it, the model's forward sees rows start:stop of a batch of `total` rows (new_batch: the
-    first slice of a new batch this process computes). What the random layers (Dropout) need to draw
-    the whole batch's numbers; every other layer computes row by row anyway (optim/step.py)."""
-    layers = [m for m in model.modules() if isinstance(m, Dropout)]
-    for layer in layers:
-        layer.rows = (start, stop, total, new_batch)
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.rows = None
-            if stop == total:              # the batch's last slice here: its mask is no longer needed
-                layer.batch_keep = None

@@ -12,7 +12,7 @@ class Concat(Module):
     forward(list of (N, C_k, H, W)) -> (N, sum C_k, H, W)
     backward(dout) -> list of (N, C_k, H, W): each branch gets its own slice of dout (a view, not a
     copy: the layers below must not write into it, and ours never do).
-    (`ConcatCNHW` in batch_inside.py joins (C_k, N, H, W) branches along axis 0 instead.)
+    (`ConcatCNHW` in nn/fast/layers.py joins (C_k, N, H, W) branches along axis 0 instead.)
     """
 
     axis = 1                         # the channel axis of (N, C, H, W)

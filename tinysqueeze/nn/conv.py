@@ -1,33 +1,20 @@
-"""2-D convolution as im2col + one batched matrix product.
+"""2-D convolution as im2col + one matrix product per image.
 
 Follows torch.nn.Conv2d: weight (F, C, KH, KW), bias (F,), cross-correlation (no kernel flip),
-H_out = (H + 2*padding - KH) // stride + 1. Activations in PyTorch's layout, x (N, C, H, W): one
-matrix product per image.
+H_out = (H + 2*padding - KH) // stride + 1. Activations in PyTorch's layout, x (N, C, H, W).
 
-The same layer with the batch inside, x (C, N, H, W) and ONE large matrix product for the whole batch
-(what SqueezeNet's features run, for speed: lesson 14), is `Conv2dCNHW` in batch_inside.py.
+This is the layer the lessons explain (lesson 1). SqueezeNet's features run its fast twin,
+`Conv2dCNHW` (nn/fast/layers.py: the batch inside, ONE matrix product for the whole batch; lesson 14),
+built so where the network is defined (models/squeezenet.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import init
-from .kernels import col2im, conv_output_size, im2col, matmul
+from .backend import col2im, im2col, matmul
+from .kernels import conv_output_size
 from .module import Module, Parameter, check_input, layer_error
-
-
-def apply_to_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a: (P, Q), b: (N, Q, L) -> (N, P, L), a @ b[n] for every image n.
-
-    NumPy's matmul does one product per image. When the maps are tiny (L < 32: the 3x3 maps at
-    the end of SqueezeNet on 64-px images) and the matrix is large, one product over the whole
-    batch, with the batch laid beside L, is 2-3x faster (measured; lesson 14), copies included.
-    """
-    n, q, length = b.shape
-    if length < 32 and a.shape[0] * q >= 65536:
-        wide = matmul(a, b.transpose(1, 0, 2).reshape(q, n * length))       # (P, N*L)
-        return np.ascontiguousarray(wide.reshape(a.shape[0], n, length).transpose(1, 0, 2))
-    return matmul(a, b)
 
 
 def pair(value) -> tuple[int, int]:
@@ -109,7 +96,7 @@ class Conv2d(Module):
         else:
             cols = im2col(x, kh, kw, self.stride, self.padding, h_out, w_out)  # (N, C*KH*KW, L)
         w2d = self.weight.data.reshape(f, -1).astype(x.dtype, copy=False)  # (F, C*KH*KW)
-        out = apply_to_batch(w2d, cols)                                     # (N, F, L)
+        out = self.multiply(w2d, cols)                                      # (N, F, L)
         if self.bias is not None:
             out += self.bias.data.astype(x.dtype, copy=False)[:, None]
         self.keep_for_backward((x.shape, cols))
@@ -122,18 +109,24 @@ class Conv2d(Module):
         n, f, h_out, w_out = dout.shape
         kh, kw = self.kernel_size
         dy = dout.reshape(n, f, h_out * w_out)                              # (N, F, L)
-        if dy.shape[2] >= 32:  # per-image products, then a sum: no transposed copies (faster here)
-            dw = matmul(dy, cols.transpose(0, 2, 1)).sum(axis=0)            # (F, C*KH*KW)
-        else:                  # tiny maps: one product over the whole batch wins
-            dw = matmul(dy.transpose(1, 0, 2).reshape(f, -1),               # (F, N*L) @ (N*L, C*KH*KW)
-                        cols.transpose(1, 0, 2).reshape(cols.shape[1], -1).T)
+        dw = self.weight_gradient(dy, cols)                                 # (F, C*KH*KW)
         self.weight.grad += dw.reshape(self.weight.data.shape)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2))
         if not self.input_grad:
             return None
         w2d = self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False)
-        dcols = apply_to_batch(w2d.T, dy)                                   # (N, C*KH*KW, L)
+        dcols = self.multiply(w2d.T, dy)                                    # (N, C*KH*KW, L)
         if self.is_pointwise:
             return dcols.reshape(x_shape)
         return col2im(dcols, x_shape, kh, kw, self.stride, self.padding, h_out, w_out)
+
+    # The two kinds of matrix product a convolution makes, each one product per image. (Conv2dSmallMaps,
+    # nn/fast/layers.py, runs them as one product for the whole batch where the maps are tiny.)
+    def multiply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a: (P, Q), b: (N, Q, L) -> (N, P, L): a @ b[n] for every image n."""
+        return matmul(a, b)
+
+    def weight_gradient(self, dy: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """dy: (N, F, L), cols: (N, C*KH*KW, L) -> dW: (F, C*KH*KW), the sum over n of dy[n] @ cols[n].T."""
+        return matmul(dy, cols.transpose(0, 2, 1)).sum(axis=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init
-from .kernels import matmul
+from .backend import matmul
 from .module import Module, Parameter, check_input, layer_error
 
 

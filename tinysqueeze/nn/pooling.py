@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
+from .backend import maxpool_backward, maxpool_forward
 from .conv import pair
-from .kernels import maxpool_backward, maxpool_forward, pool_output_size
+from .kernels import pool_output_size
 from .module import Module, check_input, layer_error
 
 

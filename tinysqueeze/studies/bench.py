@@ -124,7 +124,7 @@ def instrument(model):
 
 def first_call_times() -> dict:
     """How long the first call of a Numba kernel takes in a fresh process (cache load or compile)."""
-    from ..nn.kernels import NUMBA
+    from ..nn.backend import NUMBA
 
     x_small = np.random.default_rng(0).standard_normal((1, 2, 9, 9)).astype(np.float32)
     times = {}
@@ -162,20 +162,20 @@ def counted(matmul, spent: dict):
 def timed_kernels(names=("im2col", "col2im", "im2col_cnhw", "col2im_cnhw")):
     """Within it, every layer's calls of the kernels `names` are timed into the dict it yields, and
     every matrix product is timed and its FLOPs counted (`counted`): the layers run a copy of the
-    chosen backend whose kernels are wrapped (nn/kernels.py), and the chosen one is put back on the
+    chosen backend whose kernels are wrapped (nn/backend.py), and the chosen one is put back on the
     way out."""
     from dataclasses import replace
 
-    from ..nn import kernels
+    from ..nn import backend
 
     spent: dict = defaultdict(float)
-    chosen = kernels.backend()
-    kernels.use_kernels(replace(chosen, matmul=counted(chosen.matmul, spent),
+    chosen = backend.backend()
+    backend.use_kernels(replace(chosen, matmul=counted(chosen.matmul, spent),
                                 **{name: timed(getattr(chosen, name), spent, name) for name in names}))
     try:
         yield spent
     finally:
-        kernels.use_kernels(chosen)
+        backend.use_kernels(chosen)
 
 
 # The optimizer both sides time: the paper's SGD (momentum 0.9, weight decay 2e-4); a small rate, so
@@ -231,6 +231,7 @@ def twin_timings(model, rng) -> dict:
     (read from the layers' forward caches, so after a step): name -> (numba s, numpy s)."""
     from .. import nn
     from ..nn import kernels
+    from ..nn.fast import cnhw_kernels, numba_kernels
 
     twins = {}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and not m.is_pointwise]
@@ -241,9 +242,10 @@ def twin_timings(model, rng) -> dict:
     h_out = kernels.conv_output_size(xs[2], kh, big_conv.stride, big_conv.padding)
     w_out = kernels.conv_output_size(xs[3], kw, big_conv.stride, big_conv.padding)
     suffix = "_cnhw" if inside else ""
+    fast_twins, slow_twins = (cnhw_kernels, cnhw_kernels) if inside else (numba_kernels, kernels)
     xin = rng.standard_normal(xs).astype(np.float32)
     for label in ("im2col", "col2im"):
-        fast, slow = getattr(kernels, f"{label}{suffix}_numba"), getattr(kernels, f"{label}{suffix}_numpy")
+        fast, slow = getattr(fast_twins, f"{label}{suffix}_numba"), getattr(slow_twins, f"{label}{suffix}_numpy")
         args = ((xin,) if label == "im2col" else (cols, tuple(xs))) + (kh, kw, big_conv.stride, big_conv.padding,
                                                                        h_out, w_out)
         twins[f"{label}{suffix} {tuple(xs)}"] = (median_time(lambda: fast(*args), 3, 1),
@@ -252,7 +254,7 @@ def twin_timings(model, rng) -> dict:
     px = rng.standard_normal(pool.cache[0]).astype(np.float32)
     _, _, pho, pwo = pool.output_shape(px.shape)
     pargs = (px, 3, 3, pool.stride, pool.padding, pho, pwo)
-    twins[f"maxpool {px.shape}"] = (median_time(lambda: kernels.maxpool_forward_numba(*pargs), 3, 1),
+    twins[f"maxpool {px.shape}"] = (median_time(lambda: numba_kernels.maxpool_forward_numba(*pargs), 3, 1),
                                     median_time(lambda: kernels.maxpool_forward_numpy(*pargs), 3, 1))
     return twins
 

@@ -36,7 +36,7 @@ from ..distributed.world import GradientSum, World
 from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
 from ..models import get_model
 from ..models.squeezenet import MIN_IMAGE_SIZE
-from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step
+from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step, train_step_in_slices
 from .interrupts import stop_if_interrupted
 from .runs import ResumePoint, RunFolder, RunMeta
 
@@ -287,7 +287,7 @@ def prepare(config: TrainConfig, resume: bool = False, overwrite: bool = False, 
                        config.image_size, asdict(config))
 
         model = get_model(config.model, num_classes=len(meta.classes), seed=config.seed, image_grad=False,
-                          **config.model_args)                # image_grad: training needs no image gradient
+                          fast=not config.layers, **config.model_args)   # the learner's layers take (N, C, H, W)
         model.to(np.dtype(config.dtype))
         optimizer = make_optimizer(config.optimizer, model, config.lr, config.momentum, config.weight_decay)
         loss_fn = nn.SoftmaxCrossEntropy()
@@ -490,8 +490,12 @@ def train_epoch(run: Run, epoch: int) -> dict:
         step_start = time.perf_counter()
         optimizer.lr = lr_at(epoch * len(loader) + b)
         try:
-            loss, logits = train_step(model, loss_fn, optimizer, x.astype(cfg.dtype, copy=False), y,
-                                      parts=cfg.accumulate, rows=rows, sum_over_ranks=summed)
+            x = x.astype(cfg.dtype, copy=False)
+            if rows is None and cfg.accumulate == 1:               # one process, the batch at once
+                loss, logits = train_step(model, loss_fn, optimizer, x, y)
+            else:                                                  # ranks' rows or accumulated slices
+                loss, logits = train_step_in_slices(model, loss_fn, optimizer, x, y, parts=cfg.accumulate,
+                                                    global_rows=rows, sum_over_ranks=summed)
         except NonFiniteLoss as error:
             raise TrainingDiverged(
                 f"{error} at epoch {epoch + 1}, batch {b + 1} (learning rate {optimizer.lr:.3g}); "

@@ -1,26 +1,31 @@
-"""The batch inside: the layers of SqueezeNet's features on activations laid out (C, N, H, W).
+"""The fast twins of Conv2d and Concat, and the container that runs them: what SqueezeNet's features run.
 
 Every layer of tinysqueeze.nn takes PyTorch's (N, C, H, W). For a convolution that means one matrix
 product per image, and SqueezeNet's products are thin: at 64 px a Fire module's squeeze is
-(16 x 128) @ (128 x 225) per image. With the channels first and the batch inside, (C, N, H, W),
-the columns of all images sit side by side and each layer is ONE product, (16 x 128) @ (128 x 14400),
+(16 x 128) @ (128 x 225) per image. With the channels first and the batch inside, (C, N, H, W), the
+columns of all images sit side by side and each layer is ONE product, (16 x 128) @ (128 x 14400),
 which BLAS runs far closer to its peak (lesson 14 has the measurements). Pooling, ReLU and dropout
 work element by element or plane by plane, so they do not care which axis is which; a convolution
-and a concatenation do, and have their batch-inside twins here: `Conv2dCNHW` and `ConcatCNHW`
-(as CS231n's fast_layers.py sits beside its naive layers).
+and a concatenation do, and have their batch-inside twins here, `Conv2dCNHW` and `ConcatCNHW` (as
+CS231n's fast_layers.py sits beside its naive layers). The same weights, settings and arithmetic, and
+the same state_dict keys: models/squeezenet.py builds its features from these, and with fast=False
+from the plain layers, the same network (tests/models/test_models.py holds the two equal in float64).
 
-`CNHWSequential` puts them to work and keeps PyTorch's interface at its edges: it takes and returns
-(N, C, H, W), transposing once on the way in and once on the way out (and back in backward), so
-`model.features(x)` is what it is in torchvision and the state_dict keys are unchanged.
+`CNHWSequential` keeps PyTorch's interface at its edges: it takes and returns (N, C, H, W),
+transposing once on the way in and once on the way out (and back in backward), so
+`model.features(x)` is what it is in torchvision.
+
+`Conv2dSmallMaps` is conv10's: a plain (N, C, H, W) convolution whose products, on maps of fewer than
+32 pixels (conv10 sees 3x3 at 64 px), run as one product over the whole batch.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .concat import Concat
-from .conv import Conv2d
-from .kernels import col2im_cnhw, im2col_cnhw, matmul
-from .module import Module, Sequential, check_input
+from ..backend import col2im_cnhw, im2col_cnhw, matmul
+from ..concat import Concat
+from ..conv import Conv2d
+from ..module import Module, Sequential, check_input, layer_error
 
 
 def to_cnhw(x: np.ndarray) -> np.ndarray:
@@ -89,42 +94,21 @@ class ConcatCNHW(Concat):
     axis = 0                         # the channel axis of (C, N, H, W)
 
 
-TWINS = {Conv2d: Conv2dCNHW, Concat: ConcatCNHW}
-
-
-def twin_of(layer: Module) -> Module:
-    """`layer` (a Conv2d or a Concat) as its batch-inside twin: the same settings and the very same
-    Parameter objects, so weights, gradients and state_dict keys are shared, not copied. (The twin's
-    __init__ is not run: a Conv2d's would draw new random weights.)"""
-    twin = object.__new__(TWINS[type(layer)])
-    Module.__init__(twin)
-    for name, value in vars(layer).items():
-        if name not in ("_parameters", "_modules"):
-            setattr(twin, name, value)                 # settings, and the Parameters themselves
-    return twin
-
-
-def to_batch_inside(module: Module) -> Module:
-    """Puts in place of every Conv2d and Concat below `module` (at any depth: inside a Fire module
-    too) its batch-inside twin (`twin_of`), at the same name, so in the same order. -> module"""
-    for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) in TWINS:
-                setattr(parent, name, twin_of(child))
-    return module
-
-
 class CNHWSequential(Sequential):
     """A Sequential run with the batch inside. x: (N, C, H, W) -> (N, C', H', W'), like any layer.
 
-    Its constructor calls `to_batch_inside(self)`: every Conv2d and Concat among the modules given (at
-    any depth) is replaced by its twin, Conv2dCNHW or ConcatCNHW, holding the same Parameters; so
-    inside, every layer sees (C, N, H, W). (A Fire module given holds the twins from then on.)
+    Inside, every layer sees (C, N, H, W): its convolutions and concatenations must be the batch-inside
+    ones (Conv2dCNHW, ConcatCNHW, at any depth: inside a Fire module too). A plain Conv2d or Concat
+    below it is refused when it is built, since it would read the channels as the batch.
     """
 
     def __init__(self, *modules: Module):
         super().__init__(*modules)
-        to_batch_inside(self)
+        for name, module in self.named_modules():
+            if isinstance(module, (Conv2d, Concat)) and not isinstance(module, (Conv2dCNHW, ConcatCNHW)):
+                plain = "Conv2d" if isinstance(module, Conv2d) else "Concat"
+                raise layer_error(self, f"{name} is a {type(module).__name__}, which takes (N, C, H, W); inside a "
+                                        f"CNHWSequential build it as {plain}CNHW")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return to_nchw(super().forward(to_cnhw(x)))
@@ -132,3 +116,30 @@ class CNHWSequential(Sequential):
     def backward(self, dout: np.ndarray):
         dx = super().backward(to_cnhw(dout))
         return None if dx is None else to_nchw(dx)        # None: the first layer needed no input gradient
+
+
+class Conv2dSmallMaps(Conv2d):
+    """Conv2d, (N, C, H, W) in and out, whose products run as one product over the whole batch where the
+    maps are tiny (L = H_out * W_out < 32 pixels: conv10 at 32 and 64 px).
+
+    A product per image on a 3x3 map is a thin (P x Q) @ (Q x 9); with the batch laid beside L it is one
+    (P x Q) @ (Q x N*L), 2-3x faster for large matrices (measured; lesson 14), copies included:
+    the batch-inside idea, for one layer of an (N, C, H, W) network.
+    """
+
+    def multiply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a: (P, Q), b: (N, Q, L) -> (N, P, L), a @ b[n] for every image n: one wide product when the
+        maps are tiny and the matrix large."""
+        n, q, length = b.shape
+        if length < 32 and a.shape[0] * q >= 65536:
+            wide = matmul(a, b.transpose(1, 0, 2).reshape(q, n * length))       # (P, N*L)
+            return np.ascontiguousarray(wide.reshape(a.shape[0], n, length).transpose(1, 0, 2))
+        return matmul(a, b)
+
+    def weight_gradient(self, dy: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """dy: (N, F, L), cols: (N, C*KH*KW, L) -> (F, C*KH*KW): on tiny maps one product over the whole
+        batch, (F, N*L) @ (N*L, C*KH*KW); else per image, then a sum (no transposed copies: faster there)."""
+        if dy.shape[2] >= 32:
+            return super().weight_gradient(dy, cols)
+        return matmul(dy.transpose(1, 0, 2).reshape(dy.shape[1], -1),
+                      cols.transpose(1, 0, 2).reshape(cols.shape[1], -1).T)

@@ -1,0 +1,13 @@
+"""The fast path: what makes tinysqueeze fast, kept beside the layers a learner reads, not inside them.
+
+Nothing here changes what a layer computes, only how fast. Read nn/ first; come here with lesson 14.
+
+    numba_kernels.py   the Numba twins of nn/kernels.py (and the thread policy)
+    cnhw_kernels.py    im2col and col2im with the batch inside, (C, N, H, W): NumPy and Numba twins
+    layers.py          Conv2dCNHW, ConcatCNHW, CNHWSequential (what SqueezeNet's features run),
+                       Conv2dSmallMaps (conv10's)
+    memory.py          keep_freed_memory: a step reuses the memory the last one freed
+
+nn/backend.py chooses which kernels every layer runs, these or the readable ones. (This file imports
+nothing, so that backend.py can load the kernels here without the layers, which need backend.py.)
+"""

@@ -1,0 +1,131 @@
+"""The convolution's im2col and col2im with the batch inside: activations laid out (C, N, H, W).
+
+Channel first and the batch inside, the columns of the whole batch form ONE matrix,
+cols: (C*KH*KW, N*H_out*W_out), row index c*KH*KW + i*KW + j and column index (n*H_out + oh)*W_out + ow,
+so weight.reshape(F, C*KH*KW) @ cols is the convolution of every image in a single matrix product,
+and its result (F, N*H_out*W_out) is already (F, N, H, W) (layers.py's `Conv2dCNHW`; lesson 14).
+
+Each operation twice, as nn/kernels.py's: a NumPy twin (`*_numpy`: the nine strided copies of
+nn/kernels.py's im2col, the batch moved inside) and a Numba twin (`*_numba`: one pass along a table of
+where each tap reads, worked out once per layer shape). `*_fastest`, the Numba backend's choice,
+runs whichever was measured faster for the map's size; all give the same numbers.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange
+
+
+def im2col_cnhw_numpy(x, kh, kw, stride, padding, h_out, w_out):
+    """Unfolds every KHxKW window of x into a column, all images side by side.
+
+    x: (C, N, H, W) -> cols: (C*KH*KW, N*H_out*W_out)
+    """
+    c, n, _, _ = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = xp[:, :, i : i + stride * h_out : stride, j : j + stride * w_out : stride]
+    return cols.reshape(c * kh * kw, n * h_out * w_out)
+
+
+@functools.lru_cache(maxsize=64)
+def tap_table(h, w, kh, kw, stride, padding, h_out, w_out) -> np.ndarray:
+    """-> (KH*KW, H_out*W_out) int64: for tap i*KW + j of output pixel oh*W_out + ow, the input pixel
+    it reads, hh*W + ww, or -1 where it falls in the padding. Worked out once per layer shape (cached)."""
+    oh, ow = np.meshgrid(np.arange(h_out), np.arange(w_out), indexing="ij")
+    table = np.empty((kh * kw, h_out * w_out), dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            hh, ww = oh * stride - padding + i, ow * stride - padding + j
+            inside = (hh >= 0) & (hh < h) & (ww >= 0) & (ww < w)
+            table[i * kw + j] = np.where(inside, hh * w + ww, -1).reshape(-1)
+    table.flags.writeable = False
+    return table.view()        # every caller shares it: a view of a read-only array cannot be made writeable
+
+
+def im2col_cnhw_numba(x, kh, kw, stride, padding, h_out, w_out):
+    """Numba twin of `im2col_cnhw_numpy` (same signature, same result): `im2col_cnhw_by_table`, with
+    where each tap reads worked out beforehand (`tap_table`)."""
+    _, _, h, w = x.shape
+    return im2col_cnhw_by_table(x, tap_table(h, w, kh, kw, stride, padding, h_out, w_out))
+
+
+@njit(parallel=True, cache=True)
+def im2col_cnhw_by_table(x, table):
+    """x: (C, N, H, W), table: (KH*KW, L) from `tap_table` -> cols: (C*KH*KW, N*L). For each channel,
+    tap and image, one pass along the table: the input pixel it names, or 0 for -1. No bounds or
+    strides are worked out inside the loop, which on small maps is most of the work: 2-10x faster
+    than the loop that computed them, and than NumPy's slices (lesson 14)."""
+    c, n, h, w = x.shape
+    taps, length = table.shape
+    cols = np.empty((c * taps, n * length), dtype=x.dtype)
+    planes = x.reshape(c, n, h * w)
+    for ch in prange(c):
+        for tap in range(taps):
+            row, reads = cols[ch * taps + tap], table[tap]
+            for img in range(n):
+                plane, start = planes[ch, img], img * length
+                for k in range(length):
+                    pixel = reads[k]
+                    row[start + k] = plane[pixel] if pixel >= 0 else 0.0
+    return cols
+
+
+def col2im_cnhw_numpy(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
+    """The adjoint of im2col_cnhw: cols: (C*KH*KW, N*H_out*W_out) -> dx: (C, N, H, W), overlapping
+    taps summed in (i, j) order."""
+    c, n, h, w = x_shape
+    cols = cols.reshape(c, kh, kw, n, h_out, w_out)
+    dxp = np.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i : i + stride * h_out : stride, j : j + stride * w_out : stride] += cols[:, i, j]
+    return dxp[:, :, padding : padding + h, padding : padding + w]
+
+
+def col2im_cnhw_numba(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
+    """Numba twin of `col2im_cnhw_numpy`: `col2im_cnhw_by_table`, the same taps added in the same
+    order, so bit-identical."""
+    _, _, h, w = x_shape
+    return col2im_cnhw_by_table(cols, x_shape, tap_table(h, w, kh, kw, stride, padding, h_out, w_out))
+
+
+@njit(parallel=True, cache=True)
+def col2im_cnhw_by_table(cols, x_shape, table):
+    """cols: (C*KH*KW, N*L), table: (KH*KW, L) from `tap_table` -> dx: (C, N, H, W). The adjoint of
+    `im2col_cnhw_by_table`: each column entry is added onto the pixel the table names (none for -1),
+    taps in (i, j) order."""
+    c, n, h, w = x_shape
+    taps, length = table.shape
+    dx = np.zeros((c, n, h * w), dtype=cols.dtype)
+    for ch in prange(c):
+        for tap in range(taps):
+            row, reads = cols[ch * taps + tap], table[tap]
+            for img in range(n):
+                plane, start = dx[ch, img], img * length
+                for k in range(length):
+                    pixel = reads[k]
+                    if pixel >= 0:
+                        plane[pixel] += row[start + k]
+    return dx.reshape(c, n, h, w)
+
+
+# ---------------------------------------------------------------------------- the faster twin by size
+def im2col_cnhw_fastest(x, kh, kw, stride, padding, h_out, w_out):
+    """NUMBA's im2col_cnhw. Measured (lesson 14): the Numba loop along a table wins on maps of up to
+    15x15 output pixels (2-10x at 7x7 and smaller), NumPy's strided slice copies on large ones (27x27
+    and up: 1.4x, and 2x for the 7x7 kernel at 224 px), so each runs where it wins."""
+    twin = im2col_cnhw_numba if h_out * w_out < 400 else im2col_cnhw_numpy
+    return twin(x, kh, kw, stride, padding, h_out, w_out)
+
+
+def col2im_cnhw_fastest(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
+    """NUMBA's col2im_cnhw. Measured (lesson 14): the Numba loop along a table wins on maps of up to
+    27x27 output pixels (1.5-10x), the NumPy twin's slice additions from 55x55 (by a few percent)."""
+    twin = col2im_cnhw_numba if h_out * w_out < 1000 else col2im_cnhw_numpy
+    return twin(cols, x_shape, kh, kw, stride, padding, h_out, w_out)
+
