@@ -26,7 +26,7 @@ def test_records_are_the_layers_outputs_and_the_gradients_they_receive(batch):
     model = squeezenet1_1(num_classes=4, seed=1)
     loss, records = record_layers(model, x, y, squeezenet_layers(model), train_mode=False)
     by_label = {r.label: r for r in records}
-    nn.train_without_dropout(model)                                       # as the pass ran: dropout off
+    model.eval()                                                          # as the pass ran: dropout off
     # forwards, by hand: the features (the batch inside, (C, N, H, W)) and conv10 before its ReLU
     features = model.features(x)                                          # (N, 512, h, w)
     scores = model.classifier[1](features)                               # conv10, before its in-place ReLU

@@ -40,7 +40,7 @@ def test_our_weights_load_into_torch(tmp_path):
 def test_gradients_agree_with_autograd():
     torch.manual_seed(1)
     reference = torch_squeezenet("1_1", num_classes=5).double().eval()
-    ours = nn.train_without_dropout(squeezenet1_1(num_classes=5).to(np.float64))   # no dropout, as eval()
+    ours = squeezenet1_1(num_classes=5).to(np.float64).eval()         # eval mode: dropout off, backward runs
     ours.load_state_dict({k: v.detach().numpy() for k, v in reference.state_dict().items()})
     x = np.random.default_rng(2).standard_normal((3, 3, 48, 48))
     labels = np.array([0, 3, 4])

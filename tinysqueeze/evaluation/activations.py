@@ -81,7 +81,7 @@ def record_layers(model: nn.Module, x: np.ndarray, y: np.ndarray, layers: dict[s
     if train_mode:
         model.train()
     else:
-        nn.train_without_dropout(model)
+        model.eval()                                         # dropout off; backward still runs
     model.zero_grad()
     try:
         for name in layers:

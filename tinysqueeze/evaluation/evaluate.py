@@ -52,6 +52,7 @@ def silent_classes_of(model: nn.Module, max_scores: np.ndarray) -> np.ndarray:
     return silent_classes(max_scores) if final_relu(model) is not None else np.array([], dtype=np.int64)
 
 
+@nn.no_grad()                          # inference: no layer keeps anything for a backward
 def evaluate(model: nn.Module, loader, num_classes: int, progress: bool = False, world=None) -> dict:
     """Loss, top-1, top-5, the confusion matrix (rows: true class, columns: predicted), each class's
     recall (the fraction of its images predicted as it) and the classes that never scored above zero.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import nn
 from ..datasets import stored_size
 from ..datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_image
 
@@ -44,7 +45,8 @@ def predict_files(model, paths, crop=224, resize=None, mean=IMAGENET_MEAN, std=I
     """
     batch = np.stack([eval_image(p, crop, resize, mean, std) for p in paths])    # (N, 3, crop, crop)
     with np.errstate(over="ignore", invalid="ignore"):                           # checked just below
-        logits = model.eval()(batch)                                             # (N, K)
+        with nn.no_grad():                                                       # inference: nothing kept
+            logits = model.eval()(batch)                                         # (N, K)
     if not np.all(np.isfinite(logits)):
         raise ValueError("the network's outputs are not finite numbers (NaN or inf): its weights or its "
                          "normalisation overflow, and no prediction can be made")

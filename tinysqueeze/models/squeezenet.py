@@ -163,7 +163,8 @@ class SqueezeNet(nn.Module):
         was_training = self.training
         self.eval()
         conv10.bias.data[:] = 0
-        scores = conv10(self.features(x))                         # (N, num_classes, h, w), before the ReLU
+        with nn.no_grad():
+            scores = conv10(self.features(x))                     # (N, num_classes, h, w), before the ReLU
         self.train(was_training)
         class_means = scores.mean(axis=(0, 2, 3), dtype=np.float64)
         conv10.bias.data = (margin * scores.std(dtype=np.float64) - class_means).astype(conv10.bias.data.dtype)

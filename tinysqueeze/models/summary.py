@@ -60,6 +60,7 @@ def module_macs(module: nn.Module, x_shape: tuple, batch_inside: bool = False) -
     return out, macs
 
 
+@nn.no_grad()
 def table(model: nn.Module, image_size: int = 227) -> list[Row]:
     """One row per layer of `model.features` and `model.classifier` (ReLUs folded into their conv).
 

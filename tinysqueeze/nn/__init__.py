@@ -8,7 +8,7 @@ through those kernels or their fast twins.
 fast/ is the fast path, beside the layers and not inside them (lesson 14): the Numba twins of the
 kernels, Conv2d and Concat with the batch inside (what SqueezeNet's features run), the allocator setting.
 """
-from .activation import Dropout, ReLU, train_without_dropout
+from .activation import Dropout, ReLU
 from .concat import Concat
 from .conv import Conv2d
 from .fast.layers import CNHWSequential, ConcatCNHW, Conv2dCNHW, Conv2dSmallMaps
@@ -16,12 +16,12 @@ from .fast.memory import keep_freed_memory
 from .init import manual_seed
 from .linear import Flatten, Linear
 from .loss import SoftmaxCrossEntropy
-from .module import Module, Parameter, Sequential
+from .module import Module, Parameter, Sequential, is_grad_enabled, no_grad
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Module", "Parameter", "Sequential", "no_grad", "is_grad_enabled", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "ReLU", "Dropout", "Flatten", "Linear", "Concat", "SoftmaxCrossEntropy", "manual_seed",
-    "CNHWSequential", "Conv2dCNHW", "ConcatCNHW", "Conv2dSmallMaps", "train_without_dropout",
+    "CNHWSequential", "Conv2dCNHW", "ConcatCNHW", "Conv2dSmallMaps",
     "keep_freed_memory",
 ]

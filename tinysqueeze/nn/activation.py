@@ -65,23 +65,16 @@ class Dropout(Module):
         if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
             raise layer_error(self, f"expected a floating-point numpy array, got {type(x).__name__}")
         if not self.training or self.p == 0.0:
-            self.cache = None
+            self.keep_for_backward(IDENTITY)                            # backward passes dout through
             return x
         keep = self.rng.random(x.shape) >= self.p                      # the elements kept
-        self.cache = (keep / (1.0 - self.p)).astype(x.dtype)          # the mask, already scaled
-        return x * self.cache
+        mask = (keep / (1.0 - self.p)).astype(x.dtype)                 # the mask, already scaled
+        self.keep_for_backward(mask)
+        return x * mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout if self.cache is None else dout * self.cache
+        mask = self.kept_for_backward()
+        return dout if mask is IDENTITY else dout * mask
 
 
-def train_without_dropout(model: Module) -> Module:
-    """Every layer of `model` in training mode but its Dropout layers, which are put in eval mode (the
-    identity): a forward that keeps what backward needs, with no random masks. For gradients of the
-    network as it predicts (gradient checks, saliency, comparing with PyTorch's eval-mode autograd),
-    since in eval mode a layer keeps nothing for backward. -> model"""
-    model.train()
-    for layer in model.modules():
-        if isinstance(layer, Dropout):
-            layer.eval()
-    return model
+IDENTITY = "identity"     # what Dropout keeps when it dropped nothing (eval mode, or p = 0)

@@ -3,8 +3,11 @@
 Follows PyTorch's `torch.nn.Module` conventions so that a learner's habits carry over:
 
 - `forward(x)` computes the output and keeps in `self.cache` what backward will need
-  (`keep_for_backward`), in training mode only: in eval mode a layer keeps nothing, as under
-  `torch.no_grad()`, and a backward after it says so. Calling the module (`layer(x)`) calls `forward`.
+  (`keep_for_backward`). Under `with nn.no_grad():` (as `torch.no_grad()`) a layer keeps nothing, and
+  a backward after it says so: inference holds no memory for a backward that will not come.
+  `train()`/`eval()` change only what a layer does (dropout drops or passes through), as in PyTorch:
+  `model.eval()`, a forward and a backward give the gradients of the network as it predicts.
+  Calling the module (`layer(x)`) calls `forward`.
 - `backward(dout)` takes the gradient of the loss with respect to the output and returns the
   gradient with respect to the input. It **adds** parameter gradients into `Parameter.grad`
   (as PyTorch does) until `zero_grad()` is called. It never updates weights: that is the
@@ -14,10 +17,40 @@ Follows PyTorch's `torch.nn.Module` conventions so that a learner's habits carry
 """
 from __future__ import annotations
 
+import functools
+import threading
 from collections import OrderedDict
 from typing import Iterator
 
 import numpy as np
+
+_grad_mode = threading.local()          # per thread, as torch.no_grad()
+
+
+def is_grad_enabled() -> bool:
+    """False inside `with no_grad():`, when no layer keeps anything for a backward."""
+    return getattr(_grad_mode, "enabled", True)
+
+
+class no_grad:
+    """`with nn.no_grad(): model(x)` (or `@nn.no_grad()` on a function): forwards that keep nothing
+    for backward, as torch.no_grad(). For inference: no input, column matrix or argmax is held past a
+    layer's forward, so its memory is free for the next layer (lesson 14)."""
+
+    def __enter__(self) -> "no_grad":
+        self.previous = is_grad_enabled()
+        _grad_mode.enabled = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _grad_mode.enabled = self.previous
+
+    def __call__(self, function):
+        @functools.wraps(function)
+        def without_grad(*args, **kwargs):
+            with no_grad():
+                return function(*args, **kwargs)
+        return without_grad
 
 
 class Parameter:
@@ -43,7 +76,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "cache", None)
-        object.__setattr__(self, "_last_forward_in_eval", False)   # for kept_for_backward's message
+        object.__setattr__(self, "_last_forward_without_grad", False)   # for kept_for_backward's message
 
     # -- registration -------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -74,22 +107,18 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def keep_for_backward(self, cache) -> None:
-        """self.cache = cache, in training mode. In eval mode (inference) nothing is kept: no backward
-        will come, so a layer holds no input, column matrix or argmax past its forward, and the memory
-        is free for the next layer (PyTorch's torch.no_grad(); lesson 14)."""
-        self.cache = cache if self.training else None
-        self._last_forward_in_eval = not self.training
+        """self.cache = cache; under no_grad() nothing is kept (no backward will come)."""
+        self.cache = cache if is_grad_enabled() else None
+        self._last_forward_without_grad = not is_grad_enabled()
 
     def kept_for_backward(self):
         """-> self.cache, what the last forward kept; refused, saying why, if it kept nothing."""
-        if self.cache is None and not self._last_forward_in_eval:
+        if self.cache is None and not self._last_forward_without_grad:
             raise RuntimeError(f"{type(self).__name__}.backward: no forward has run yet, so there is nothing to go "
-                               "back through: call the layer (its forward, in training mode) first")
+                               "back through: call the layer (its forward) first")
         if self.cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward: the last forward kept nothing to go back "
-                               "through. A layer keeps what backward needs only in training mode (in eval "
-                               "mode it keeps nothing): call model.train() before the forward, or, for gradients without "
-                               "dropout, nn.train_without_dropout(model)")
+            raise RuntimeError(f"{type(self).__name__}.backward: the last forward ran under nn.no_grad(), which "
+                               "keeps nothing for backward: run the forward outside it")
         return self.cache
 
     # -- traversal ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 from .backend import maxpool_backward, maxpool_forward
 from .conv import pair
 from .kernels import pool_output_size
-from .module import Module, check_input, layer_error
+from .module import Module, check_input, is_grad_enabled, layer_error
 
 
 class MaxPool2d(Module):
@@ -53,8 +53,8 @@ class MaxPool2d(Module):
         _, _, h_out, w_out = self.output_shape(x.shape)
         if x.shape[2] + 2 * self.padding < kh or x.shape[3] + 2 * self.padding < kw:
             raise layer_error(self, f"the {kh}x{kw} window is larger than the padded input of shape {x.shape}")
-        # in eval mode no backward will come: the maxima alone, no argmax (faster; lesson 14)
-        out, argmax = maxpool_forward(x, kh, kw, self.stride, self.padding, h_out, w_out, taps=self.training)
+        # under no_grad() no backward will come: the maxima alone, no argmax (faster; lesson 14)
+        out, argmax = maxpool_forward(x, kh, kw, self.stride, self.padding, h_out, w_out, taps=is_grad_enabled())
         self.keep_for_backward((x.shape, argmax))
         return out
 

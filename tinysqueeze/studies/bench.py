@@ -280,7 +280,10 @@ class OurStep:
         self.step()
 
     def infer(self):
-        self.model.eval()(self.x)
+        from .. import nn
+
+        with nn.no_grad():                           # inference keeps nothing, as torch.no_grad() below
+            self.model.eval()(self.x)
 
     def profile(self) -> dict:
         return {"macs": self.macs, "first_call": self.first_call, **instrumented_step(self.model.train(), self.x, self.y),
