@@ -8,7 +8,7 @@ DIST_STAMP := $(VENV)/.dist-stamp
 DATA   ?= synthetic
 EPOCHS ?= 15
 
-.PHONY: setup train-small test test-quick test-torch gradcheck summary bench notebooks clean
+.PHONY: setup train-small test test-quick test-lesson test-torch gradcheck summary bench notebooks clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ test: $(STAMP) $(NOTEBOOKS_STAMP) $(DIST_STAMP)
 test-quick: $(STAMP) $(NOTEBOOKS_STAMP) $(DIST_STAMP)
 	$(PY) -m pytest -m "not slow"
 
+# The tests of one lesson's code and text: make test-lesson LESSON=1 (start, 0, 1, ..., 5b, ..., 11b, ..., 19).
+test-lesson: $(STAMP) $(NOTEBOOKS_STAMP) $(DIST_STAMP)
+	@test -n "$(LESSON)" || { echo "which lesson? make test-lesson LESSON=1 (start, 0-19, 5b, 11b: lessons/README.md)"; exit 2; }
+	$(PY) -m pytest -m lesson$(subst start,_start,$(LESSON))
+
 gradcheck: $(STAMP)
 	$(PY) -m tinysqueeze gradcheck
 
@@ -58,7 +63,8 @@ bench: $(STAMP)
 	$(PY) -m tinysqueeze bench
 
 # A Jupyter notebook of every lesson in notebooks/ (git-ignored), made from lessons/*.md, the one source.
-notebooks: $(NOTEBOOKS_STAMP)
+# With the dist extra too: lesson 19's notebook starts two processes with mpiexec.
+notebooks: $(NOTEBOOKS_STAMP) $(DIST_STAMP)
 	$(PY) lessons/make_notebooks.py --out notebooks
 
 clean:

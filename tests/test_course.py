@@ -5,6 +5,8 @@ worked solutions in tests/fixtures/solutions/) pass every check; the untouched s
 with "not written yet"; and each common mistake, put into a worked solution, fails with its
 diagnosis.
 """
+import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -212,8 +214,12 @@ def test_train_refuses_layers_that_do_not_pass_their_checks(tmp_path, capsys):
     (folder / "fire.py").unlink()                                     # one missing
     assert main(["train", *tiny_argv(tmp_path / "run"), "--layers", str(folder), "--quiet"]) == 2
     error = capsys.readouterr().err
-    assert "conv.py does not pass yet" in error and "check conv" in error and "fire.py is missing" in error
+    assert "conv.py does not pass yet" in error and "fire.py is missing" in error
     assert not (tmp_path / "run" / "last.npz").exists()
+    # the command it names grades the folder given, not assignments/: it fails, and on conv.py
+    command = re.search(r"python -m tinysqueeze (check conv --folder \S+) says why", error).group(1)
+    assert main(shlex.split(command)) == 1
+    assert "not written yet" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -270,3 +276,33 @@ def test_a_file_that_exits_is_a_clear_error_not_a_silent_pass(tmp_path):
     (tmp_path / "step.py").write_text("import sys\nsys.exit(0)\n")
     with pytest.raises(ValueError, match="does not import: SystemExit"):
         grade("step", tmp_path / "step.py")
+
+
+def test_the_report_keeps_its_columns_apart_and_names_the_part_that_stopped_the_checks(tmp_path):
+    """Every part line is name, status, detail with at least two spaces between (the longest status,
+    'not written yet', once ran into its detail); a part not tried names the part the checks stopped
+    at, one that failed or is not written, instead of 'an earlier part' (which could be below it)."""
+    from tinysqueeze.course.assignments import report_text
+
+    shutil.copyfile(STUBS / "value.py", tmp_path / "value.py")
+    source = (SOLUTIONS / "relu_dropout_concat.py").read_text().replace("class ReLU(nn.ReLU):", "class ReLU:")
+    (tmp_path / "relu_dropout_concat.py").write_text(source)
+    for name, statuses in (("value", {"not written yet", "not tried"}), ("relu_dropout_concat", {"FAIL", "not tried"})):
+        lines = [line for line in report_text(name, tmp_path / f"{name}.py").splitlines()[1:-1]
+                 if not line.lstrip().startswith("probably:")]
+        columns = [re.split(r"\s{2,}", line.strip()) for line in lines]
+        assert all(len(c) == 3 for c in columns), lines
+        assert statuses <= {c[1] for c in columns}
+        stoppers = {c[0] for c in columns if c[1] in ("FAIL", "not written yet")}
+        for part, status, detail in columns:
+            if status == "not tried":
+                stopper = re.fullmatch(r"the checks stopped at (.+) before this part was tried", detail)
+                assert stopper and stopper.group(1) in stoppers, detail
+
+
+def test_the_sgd_starting_file_states_the_task_not_the_code():
+    """The `sgd` starting file says what the optimizer must do and whose convention it follows,
+    not the update written out (it once held `buf = momentum * buf + g` and `p.data -= lr * buf`)."""
+    text = (STUBS / "sgd.py").read_text()
+    assert "torch.optim.SGD" in text and "momentum" in text and "weight decay" in text
+    assert not re.search(r"^\s*[\w.\[\]]+\s*[-+*]?=\s*\S", text.split('class SGD')[1].split("def step")[0], re.M)

@@ -355,3 +355,31 @@ def test_the_seed_tables_are_their_metrics_files(document):
         top1 = [last(run, "val_top1") for run in runs]
         assert (summary["n"], summary["spread"], summary["min"]) == \
                (str(len(runs)), spread(top1), f"{100 * min(top1):.1f}"), f"{document}: {summary[0]}"
+
+
+def test_every_lesson_has_tests_of_its_code_and_every_pattern_finds_one(tmp_path):
+    """`pytest -m lesson1` runs the tests of lesson 1's code (tests/conftest.py LESSON_TESTS): each lesson
+    has at least three beyond the checks of its own text and assignment, and no pattern of the table has
+    gone stale (a renamed test that no pattern finds any more). The whole suite is collected, apart."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import LESSON_TESTS, lesson_of_file
+
+    table = tmp_path / "lessons.json"
+    subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                    str(Path(__file__).parent)], env={**os.environ, "TINYSQUEEZE_LESSON_MAP": str(table)},
+                   capture_output=True, check=True)
+    found = json.loads(table.read_text())
+    own = ("test_lessons.py::", "test_course.py::", "test_notebooks.py::")
+    lessons = {lesson_of_file(p.name) for p in LESSONS}
+    assert lessons == set(LESSON_TESTS), "LESSON_TESTS has a row for each lesson of lessons/, and only those"
+    for lesson in sorted(lessons):
+        code_tests = [test for test, marks in found.items() if lesson in marks and not test.startswith(own)]
+        assert len(code_tests) >= 3, f"lesson {lesson}: only {len(code_tests)} tests of its code"
+        assert any(lesson in marks for test, marks in found.items() if test.startswith(own)), \
+            f"lesson {lesson}: its own text is checked by no test"
+    for lesson, patterns in LESSON_TESTS.items():
+        for pattern in patterns:
+            assert any(re.search(pattern, test) for test in found), f"lesson {lesson}: {pattern!r} finds no test"

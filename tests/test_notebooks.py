@@ -77,11 +77,19 @@ def test_notebook_is_the_lessons_snippets_in_order_each_with_its_expected_output
             assert normalise(shown) == normalise(output), f"{lesson.name} snippet {number}: another expected output"
 
 
-def test_a_notebook_runs_top_to_bottom_and_prints_what_the_lesson_says(tmp_path, monkeypatch):
+# the lessons whose snippets train or start processes: seconds each (tests/test_lessons.py --durations)
+SLOW_NOTEBOOKS = {"05b-your-first-training-loop.md", "11-sgd-and-the-plateau.md", "13-checkpoints-and-resume.md",
+                  "19-data-parallel-sgd.md", "11b-initialisation-and-activation-statistics.md"}
+
+
+@pytest.mark.parametrize("lesson", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_NOTEBOOKS else p
+                                    for p in LESSONS], ids=[p.name for p in LESSONS])
+def test_every_notebook_runs_top_to_bottom_and_prints_what_the_lesson_says(lesson, tmp_path, monkeypatch):
+    """Each lesson's notebook, executed in a Jupyter kernel as a learner runs it (lesson 19's with the
+    dist extra's mpiexec, which `make notebooks` installs): no cell raises, every printed output is
+    the lesson's, and nothing is written beside the notebook."""
     nbclient = pytest.importorskip("nbclient", reason=WHY)
     pytest.importorskip("ipykernel", reason=WHY)
-    # a lesson of a few seconds whose snippets write files (weights) into the current folder
-    lesson = next(p for p in LESSONS if p.name == "09-weights-in-and-out.md")
     notebook = load_script().lesson_notebook(lesson)
     opened_here = tmp_path / "opened-here"
     opened_here.mkdir()

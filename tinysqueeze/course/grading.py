@@ -282,6 +282,8 @@ def print_report(name: str, path: Path, parts: list[Part], lesson: str, next_ste
     """Prints one line per part (and the hint under a failing one); -> True when every part passes."""
     out = out or sys.stdout
     width = max(len(p.name) for p in parts) + 2 if parts else 10
+    status_width = max([len(p.status) for p in parts] + [4]) + 2      # two spaces after the longest status
+    stoppers = [p.name for p in parts if p.status in ("FAIL", "not written yet")]
     print(f"check {name}: {path}", file=out)
     for part in parts:
         if part.status == "pass":
@@ -292,10 +294,11 @@ def print_report(name: str, path: Path, parts: list[Part], lesson: str, next_ste
         elif part.status == "not written yet":
             detail = f"the TODO in {path.name}"
         else:
-            detail = part.failure or "an earlier part stopped the checks"
-        print(f"  {part.name:<{width}}{part.status:<16}{detail}", file=out)
+            detail = part.failure or (f"the checks stopped at {stoppers[0]} before this part was tried"
+                                      if stoppers else "the checks stopped before this part was tried")
+        print(f"  {part.name:<{width}}{part.status:<{status_width}}{detail}", file=out)
         if part.hint:
-            print(f"  {'':<{width}}{'':<16}probably: {part.hint}", file=out)
+            print(f"  {'':<{width}}{'':<{status_width}}probably: {part.hint}", file=out)
     passed = sum(p.passed for p in parts)
     everything = bool(parts) and passed == len(parts)
     if everything:

@@ -11,6 +11,7 @@ learner's layers take PyTorch's (N, C, H, W), so the model must be built of the 
 """
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from .. import nn
@@ -50,7 +51,7 @@ def your_classes(folder, assignments=SQUEEZENET_ASSIGNMENTS, optional=("sgd", "l
         if failing:
             if name in assignments:
                 problems.append(f"{path} does not pass yet ({', '.join(failing)}): "
-                                f"python -m tinysqueeze check {name} says why")
+                                f"python -m tinysqueeze check {name} --folder {shlex.quote(str(folder))} says why")
             continue
         module = load_file(path)
         classes.update({c: getattr(module, c) for c in BY_NAME[name].layers if hasattr(module, c)})

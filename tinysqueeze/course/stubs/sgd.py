@@ -15,13 +15,12 @@ from tinysqueeze.course import NotWrittenYet
 
 
 class SGD(optim.SGD):
-    """torch.optim.SGD: for each parameter p, with g its gradient,
-
-        g   = p.grad + weight_decay * p.data       (L2 weight decay, when weight_decay > 0)
-        buf = momentum * buf + g                   (when momentum > 0; on the first step buf is a
-                                                    COPY of g: g may be p.grad itself, which
-                                                    zero_grad() clears before the next step)
-        p.data -= lr * buf                         (lr * g when momentum is 0)
+    """SGD with momentum and L2 weight decay, with torch.optim.SGD's conventions (dampening 0, no
+    Nesterov): weight decay adds weight_decay times the weight to the gradient; the momentum buffer
+    is a running sum of gradients that decays by `momentum` each step, and starts as the first
+    step's gradient; the weight moves by -lr times the buffer (times the gradient, with no momentum).
+    Lesson 11 derives each piece. Mind that the buffer must outlive zero_grad(), and that a step
+    changes p.data only.
 
     __init__ is tinysqueeze's, so you have self.params (a list of Parameters: .data and .grad),
     self.lr, self.momentum, self.weight_decay, and self.buffers, a list with one None per parameter
