@@ -127,7 +127,16 @@ class D:
         self.pairs = pairs
 
 
+class Build:
+    """obj with its fields set from `state` (BUILD: obj.__dict__.update(state), or obj.__setstate__(state))."""
+
+    def __init__(self, obj, state):
+        self.obj, self.state = obj, state
+
+
 def ops(obj) -> bytes:
+    if isinstance(obj, Build):
+        return ops(obj.obj) + ops(obj.state) + b"b"
     if isinstance(obj, G):
         return b"c" + obj.module.encode() + b"\n" + obj.name.encode() + b"\n"
     if isinstance(obj, Call):
@@ -310,6 +319,15 @@ def pth_cases():
         "storage-type-a-string": ({"w": tensor(store=PID(("storage", "FloatStorage", "0", "cpu", 4)))}, "storage"),
         "storage-numel-a-string": ({"w": tensor(store=storage("0", "4"))}, "storage"),
         "storage-type-called": ({"w": Call(FLOATS)}, "PyTorch"),
+        # the pickle sets the fields of what the reader made (BUILD): a dtype that is not one, and the rest
+        "storage-dtype-rebuilt-evil": ({"w": tensor(store=Build(storage(), {"dtype": "evil"}))}, "storage|PyTorch"),
+        "storage-numel-rebuilt": ({"w": tensor(store=Build(storage(), {"numel": "4"}))}, "storage|PyTorch"),
+        "storage-key-rebuilt": ({"w": tensor(store=Build(storage(), {"key": 5}))}, "storage|PyTorch"),
+        "storage-array-rebuilt": ({"w": tensor(store=Build(storage(), {"array": 5}))}, "storage|PyTorch"),
+        "storage-slots-rebuilt": ({"w": tensor(store=Build(storage(), (None, {"dtype": "evil"})))}, "storage|PyTorch"),
+        "storage-type-rebuilt": ({"w": tensor(store=PID(("storage", Build(FLOATS, {"dtype": "evil"}), "0", "cpu",
+                                                          4)))}, "storage|PyTorch"),
+        "tensor-rebuilt": ({"w": Build(tensor(), {"args": 5})}, "'w'|PyTorch"),
         "size-not-a-tuple": ({"w": tensor(0, 4, (1,))}, "'w'"),
         "stride-none": ({"w": tensor(0, (4,), None)}, "'w'"),
         "offset-a-list": ({"w": tensor([], (4,), (1,))}, "'w'"),
@@ -546,3 +564,50 @@ def test_fuzzed_files_through_the_capped_command(tmp_path):
         errors = [line for line in err.splitlines() if line.startswith("error:")]
         assert "Traceback" not in err and code == 2 and len(errors) == 1, f"{case}: exit {code}\n{err[-2000:]}"
         assert peak < PEAK, case
+
+
+def random_value(rng, depth=0):
+    """A seeded value of any kind a pickle can hold where the reader expects a field of a persistent id
+    or a rebuild argument: numbers at the edges, text, bytes, None, containers, globals, BUILDs."""
+    kinds = ["int", "big", "negative", "float", "bool", "none", "str", "bytes", "global", "storage-type"]
+    kinds += ["tuple", "list", "dict", "build"] if depth < 2 else []
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if kind in ("tuple", "list"):
+        items = [random_value(rng, depth + 1) for _ in range(int(rng.integers(0, 4)))]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        return D(*[(random_value(rng, 2), random_value(rng, depth + 1)) for _ in range(int(rng.integers(0, 3)))])
+    if kind == "build":
+        field = ["dtype", "numel", "key", "args", "array"][int(rng.integers(5))]
+        return Build(random_value(rng, depth + 1), D((field, random_value(rng, 2))))
+    return {"int": int(rng.integers(0, 8)), "big": 1 << int(rng.integers(31, 80)), "negative": -int(rng.integers(1, 9)),
+            "float": 0.5, "bool": True, "none": None, "str": ["0", "cpu", "storage", "evil"][int(rng.integers(4))],
+            "bytes": b"storage", "global": [REBUILD, G("collections", "OrderedDict")][int(rng.integers(2))],
+            "storage-type": [FLOATS, G("torch", "LongStorage")][int(rng.integers(2))]}[kind]
+
+
+def test_fuzzed_persistent_ids_and_rebuild_arguments_are_a_clean_error(tmp_path, capsys):
+    """Seeded persistent ids and rebuild calls of random shapes (each field any kind, BUILDs setting the
+    fields of what the reader made), in zip and legacy files: every one loads or is a ValueError, never
+    another exception (the issue's `'str' object has no attribute 'itemsize'`)."""
+    rng = np.random.default_rng(32)
+    counts = {"refused": 0, "loaded": 0}
+    for k in range(600):
+        fields = [random_value(rng) for _ in range(int(rng.integers(0, 7)))]
+        where = k % 3
+        if where == 0:                                   # the persistent id's fields
+            obj = {"w": tensor(store=PID(("storage", *fields[:5])))}
+        elif where == 1:                                 # a real storage, the rebuild's other arguments
+            obj = {"w": Call(REBUILD, storage(), *fields)}
+        else:                                            # a real storage with its fields set by BUILD
+            obj = {"w": tensor(store=Build(storage(), D(*[(["dtype", "numel", "key", "array"][i % 4], v)
+                                                          for i, v in enumerate(fields)])))}
+        path = pth(tmp_path / f"f{k % 2}.pth", obj, legacy=bool(k % 2))
+        try:
+            load_weights(path)
+            counts["loaded"] += 1
+        except ValueError:
+            counts["refused"] += 1
+    with capsys.disabled():
+        print(f"\n  fuzzed persistent ids and rebuild arguments: {sum(counts.values())} tried, {counts}, no traceback")
+    assert sum(counts.values()) == 600 and counts["refused"] > 500

@@ -109,7 +109,17 @@ def _load_any(path: Path):
 
 
 # --------------------------------------------------------------------------- PyTorch, no PyTorch
-class _Storage:
+class _Sealed:
+    """What the reader makes while unpickling (a storage, its type, a tensor's arguments): a pickle may
+    not set its fields (the BUILD opcode: a storage whose dtype is "evil"), so what the reader checked
+    when it made the object is what the object holds."""
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError(f"the pickle sets the fields of a {type(self).__name__.strip('_').lower()} "
+                                     f"(to {_short(state)}): not a PyTorch state_dict")
+
+
+class _Storage(_Sealed):
     """Stands for a PyTorch storage while unpickling: its dtype, key, and (later) its bytes."""
 
     def __init__(self, dtype, key, numel):
@@ -117,12 +127,12 @@ class _Storage:
         self.array = None  # filled in from the file's raw bytes
 
 
-class _StorageType:
+class _StorageType(_Sealed):
     def __init__(self, name):
         self.dtype = STORAGE_DTYPES[name]
 
 
-class _Tensor:
+class _Tensor(_Sealed):
     """What `_rebuild_tensor_v2(storage, offset, size, stride, ...)` left: its arguments as the file gave
     them, checked only when the tensor is made (`_tensor_view`), where its name is known."""
 
