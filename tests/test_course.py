@@ -10,9 +10,11 @@ import shlex
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinysqueeze.course.assignments import ASSIGNMENTS, STUBS, grade, report_text
+from tinysqueeze.course.grading import hint_for_error
 
 SOLUTIONS = Path(__file__).parent / "fixtures" / "solutions"
 NAMES = [a.name for a in ASSIGNMENTS]
@@ -101,12 +103,12 @@ MISTAKES = [
     ("pooling", [("constant_values=-np.inf", "constant_values=0")], "MaxPool2d.forward", "-inf"),
     ("pooling", [("        return out / (kh * kw)", "        return out")], "AvgPool2d.forward", "divide by KH*KW"),
     ("relu_dropout_concat", [("        self.cache = y > 0\n", "        self.cache = y >= 0\n")],
-     "ReLU.backward: dx", "mask"),
+     "ReLU.backward: dx", "`y >= 0`"),
     ("relu_dropout_concat", [("        y = np.maximum(x, 0, out=x if self.inplace else None)\n        self.cache = y > 0\n",
                               "        self.cache = x\n        y = np.maximum(x, 0, out=x if self.inplace else None)\n"),
                              ("        return dout * self.cache\n\n\nclass Dropout",
                               "        dx = dout.copy()\n        dx[self.cache < 0] = 0\n        return dx\n\n\nclass Dropout")],
-     "ReLU.backward: dx", "after the change"),
+     "ReLU.backward: dx", "written over x"),
     ("relu_dropout_concat", [("        return dout * self.cache\n\n\nclass Dropout",
                               "        dout[~self.cache] = 0\n        return dout\n\n\nclass Dropout")],
      "ReLU.backward: dx", "changed `dout` in place"),
@@ -119,7 +121,7 @@ MISTAKES = [
     ("loss", [("return dlogits * dout / n", "return dlogits * dout")], "SoftmaxCrossEntropy.backward: dx", "MEAN"),
     ("gradcheck", [("        flat[i] = original - eps\n", "        flat[i] = original\n"),
                    ("(plus - minus) / (2 * eps)", "(plus - minus) / eps")], "numeric_gradient", "one-sided"),
-    ("gradcheck", [("(plus - minus) / (2 * eps)", "(plus - minus) / eps")], "numeric_gradient", "2 eps"),
+    ("gradcheck", [("(plus - minus) / (2 * eps)", "(plus - minus) / eps")], "numeric_gradient", "divided by eps"),
     ("gradcheck", [("        flat[i] = original\n        flat_grad", "        flat_grad")], "numeric_gradient", "back"),
     ("step", [("    optimizer.zero_grad()\n", "")], "train_step: the weights after each step", "zero_grad"),
     ("step", [("    optimizer.step()\n", "")], "train_step: the weights after each step", "optimizer.step()"),
@@ -127,8 +129,8 @@ MISTAKES = [
      "Fire.backward: dsqueeze.weight", "SUM"),
     ("fire", [("            dx = dx + dout\n", "            dx = dx\n")], "Fire.backward: dx", "bypass"),
     ("sgd", [("self.buffers[k] = self.momentum * self.buffers[k] + g",
-              "self.buffers[k] = self.momentum * self.buffers[k] + (1 - self.momentum) * g")], "SGD.step", "momentum"),
-    ("sgd", [("g = p.grad + self.weight_decay * p.data", "g = p.grad")], "SGD.step", "weight decay"),
+              "self.buffers[k] = self.momentum * self.buffers[k] + (1 - self.momentum) * g")], "SGD.step", "right without momentum"),
+    ("sgd", [("g = p.grad + self.weight_decay * p.data", "g = p.grad")], "SGD.step", "right without weight decay"),
     # found by a newcomer trying the assignments
     ("sgd", [("g = p.grad + self.weight_decay * p.data",
               "g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad"),
@@ -146,26 +148,91 @@ MISTAKES = [
     ("step", [("    return loss, logits", "    return logits, loss")], "train_step: loss and logits", "(loss, logits)"),
     ("gradcheck", [("flat, flat_grad = x.reshape(-1), grad.reshape(-1)", "flat, flat_grad = x.flatten(), grad.reshape(-1)")],
      "numeric_gradient", "copies"),
-    ("pooling", [("better = tap > best", "better = tap >= best")], "MaxPool2d.backward: dx", "FIRST maximum"),
+    ("pooling", [("better = tap > best", "better = tap >= best")], "MaxPool2d.backward: dx", "compare with > (strictly)"),
     ("relu_dropout_concat", [("y = np.maximum(x, 0, out=x if self.inplace else None)", "y = np.maximum(x, 0)")],
      "ReLU.forward", "write y over x"),
+    # wrong or missing diagnoses found by a newcomer (issue 33)
+    ("conv", [("return dxp[:, :, padding : padding + h, padding : padding + w]", "return dxp[:, :, :h, :w]")],
+     "col2im", "not dxp[:, :, :h, :w]"),
+    ("conv", [("    return dxp[:, :, padding : padding + h, padding : padding + w]",
+               "    p = padding\n    dx = dxp[:, :, p : p + h, p : p + w].copy()\n    if p:\n"
+               "        dx[:, :, 0, :] += dxp[:, :, :p, p : p + w].sum(axis=2)\n"
+               "        dx[:, :, -1, :] += dxp[:, :, p + h :, p : p + w].sum(axis=2)\n"
+               "        dx[:, :, :, 0] += dxp[:, :, p : p + h, :p].sum(axis=3)\n"
+               "        dx[:, :, :, -1] += dxp[:, :, p : p + h, p + w :].sum(axis=3)\n    return dx")],
+     "col2im", "added onto the edge pixels"),
+    ("loss", [("shifted = logits - logits.max(axis=1, keepdims=True)", "shifted = logits")],
+     "SoftmaxCrossEntropy.backward: dx", "SoftmaxCrossEntropy.forward fails"),
+    ("relu_dropout_concat", [("y = np.maximum(x, 0, out=x if self.inplace else None)", "y = np.maximum(x, 0, out=x)")],
+     "ReLU.backward: dx", "ReLU.forward fails (changed its input x in place"),
+    ("relu_dropout_concat", [("y = np.maximum(x, 0, out=x if self.inplace else None)", "y = np.maximum(x, 0, out=x)")],
+     "ReLU.forward", "only with inplace=True"),
+    ("pooling", [("+= dout * (winner == i * kw + j)", "+= dout * (xp[:, :, i : i + s * h_out : s, j : j + s * w_out : s] "
+                                                      "== best)"),
+                 ("self.cache = (x.shape, winner, bottom, right)", "self.cache = (x.shape, winner, bottom, right, xp, best)"),
+                 ("(n, c, h, w), winner, bottom, right = self.cache",
+                  "(n, c, h, w), winner, bottom, right, xp, best = self.cache")],
+     "MaxPool2d.backward: dx", "every maximum"),
+    ("linear", [("return dout @ self.weight.data", "return dout @ self.weight.data.T")],
+     "Linear.backward: dx", "yours is dout @ W.T"),
+    ("relu_dropout_concat", [("keep = self.rng.random(x.shape) >= self.p", "keep = self.rng.random(x.shape) < 1 - self.p")],
+     "Dropout.forward", "keeps exactly what should be dropped"),
+    ("relu_dropout_concat", [("keep = self.rng.random(x.shape) >= self.p", "keep = self.rng.random(x.shape) < 1 - self.p")],
+     "Dropout.backward: dx", "Dropout.forward fails"),
 ]
+
+
+def with_mistake(name, changes, folder):
+    """The worked solution of `name` with `changes` made, written to folder/<name>.py."""
+    source = (SOLUTIONS / f"{name}.py").read_text()
+    for old, new in changes:
+        assert old in source, f"the worked solution no longer contains {old!r}"
+        source = source.replace(old, new, 1)
+    path = Path(folder) / f"{name}.py"
+    path.write_text(source)
+    return path
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")          # a naive exp overflows, on purpose
 @pytest.mark.parametrize("name, changes, part_name, diagnosis", MISTAKES,
                          ids=[f"{m[0]}-{k}" for k, m in enumerate(MISTAKES)])
 def test_each_common_mistake_fails_with_its_diagnosis(name, changes, part_name, diagnosis, tmp_path):
-    source = (SOLUTIONS / f"{name}.py").read_text()
-    for old, new in changes:
-        assert old in source, f"the worked solution no longer contains {old!r}"
-        source = source.replace(old, new, 1)
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
+    path = with_mistake(name, changes, tmp_path)
     parts = {p.name: p for p in grade(name, path)}
     part = parts[part_name]
     assert part.status == "FAIL", report_text(name, path)
     assert diagnosis in part.hint, report_text(name, path)
+
+
+# Mistakes with one symptom, whose one hint names both causes: the ReLU mask all True, from `y >= 0`
+# or from a test of x after an inplace forward has written over it; SGD right only without momentum,
+# from a damped buffer or from a buffer that is p.grad itself.
+ONE_HINT_FOR_BOTH = [{"`y >= 0`", "written over x"}, {"right without momentum", "COPY"}]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_no_diagnosis_names_another_mistake_of_the_same_part(tmp_path):
+    """A hint naming the wrong cause is worse than none: each mistake's hint must not contain the
+    diagnosis of any other mistake graded on the same part."""
+    hints = {}
+    for k, (name, changes, part_name, diagnosis) in enumerate(MISTAKES):
+        folder = tmp_path / str(k)
+        folder.mkdir()
+        parts = {p.name: p for p in grade(name, with_mistake(name, changes, folder))}
+        hints[k] = parts[part_name].hint
+    wrong = [(MISTAKES[k][1][0][1].strip()[:60], MISTAKES[j][3], hints[k])
+             for k in hints for j in hints
+             if j != k and MISTAKES[j][2] == MISTAKES[k][2] and MISTAKES[j][3] in hints[k]
+             and {MISTAKES[j][3], MISTAKES[k][3]} not in ONE_HINT_FOR_BOTH]
+    assert not wrong, "\n".join(f"{mistake!r} is told {other!r}: {hint}" for mistake, other, hint in wrong)
+
+
+def test_a_product_whose_shapes_do_not_chain_is_told_how_they_must():
+    try:
+        np.ones((3, 4)) @ np.ones((7, 4))
+    except ValueError as error:
+        assert "a's last axis must be b's first" in hint_for_error(str(error))
+    assert hint_for_error("something else went wrong") == ""
 
 
 # ------------------------------------------------------------------ a SqueezeNet of your own layers
@@ -306,3 +373,13 @@ def test_the_sgd_starting_file_states_the_task_not_the_code():
     text = (STUBS / "sgd.py").read_text()
     assert "torch.optim.SGD" in text and "momentum" in text and "weight decay" in text
     assert not re.search(r"^\s*[\w.\[\]]+\s*[-+*]?=\s*\S", text.split('class SGD')[1].split("def step")[0], re.M)
+
+
+def test_the_readmes_example_report_is_what_check_prints(tmp_path):
+    """The README shows the grader's report for `=` in col2im: it must be what `check` prints today."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = re.search(r"For example, with `=` in col2im:\n\n```\n(.*?)```", readme, re.S).group(1).splitlines()
+    path = with_mistake("conv", [("] += d[:, :, i, j]", "] = d[:, :, i, j]")], tmp_path)
+    printed = report_text("conv", path).splitlines()
+    assert example[0] == "check conv: assignments/conv.py"
+    assert example[1:] == printed[1:len(example)]

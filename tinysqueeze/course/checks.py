@@ -20,7 +20,7 @@ from ..nn.kernels import col2im_numpy, im2col_numpy
 from ..nn.scalar import Value as ReferenceValue
 from ..optim import SGD
 from ..optim.step import train_step as reference_train_step
-from .grading import Grader, Hint, Pattern, Stop, ratio_is, same
+from .grading import FORWARD_DISAGREES, CaseData, Grader, Hint, Pattern, Stop, ratio_is, same
 
 def off_by_a_constant_per_channel(yours, expected) -> bool:
     """Yours differs from the expected output by one constant per output channel (axis 1): the bias."""
@@ -98,6 +98,7 @@ def check_layer(grader: Grader, name: str, reference: type, cases: list[LayerCas
             grader.compare(forward, case.label, out, expected, case.tags)
 
             upstream = 1.7 if np.ndim(expected) == 0 else rng.standard_normal(np.shape(expected))
+            grader.case = CaseData(ref, _copy(x), _copy(upstream) if np.ndim(upstream) else upstream)
             prefill = {}
             for (pname, p_ref), (_, p_yours) in zip(ref.named_parameters(), yours.named_parameters()):
                 prefill[pname] = rng.standard_normal(p_ref.data.shape)
@@ -134,6 +135,17 @@ def check_layer(grader: Grader, name: str, reference: type, cases: list[LayerCas
                 grader.gradient_check(backward, case.label, checked, case.inputs(), *case.args)
     except Stop:
         grader.stopped([forward, *backward.values()])
+    if forward.failure:
+        blame_the_forward(forward, backward.values())
+
+
+def blame_the_forward(forward, backward_parts) -> None:
+    """The forward failed: a backward part with no hint of its own (or the one that assumes the
+    forward is right) is told to fix the forward first, since it works from what the forward kept."""
+    for part in backward_parts:
+        if part.failure and part.hint in ("", FORWARD_DISAGREES):
+            part.hint = (f"{forward.name} fails ({forward.failure}): make it pass first; the backward "
+                         "works from what the forward kept")
 
 
 # -------------------------------------------------------------------------------------- value
@@ -252,15 +264,18 @@ def grade_linear(grader: Grader) -> None:
         return LayerCase(label, lambda cls: cls(fan_in, fan_out, bias=bias, rng=np.random.default_rng(fan_in)),
                          lambda: distinct_input((n, fan_in), seed=n + fan_in), tags=tags)
 
-    cases = [case("7 -> 4, N=3", 3, 7, 4, tags=("batch",)), case("5 -> 2, N=1", 1, 5, 2),
-             case("6 -> 6, N=4", 4, 6, 6, tags=("batch",)), case("5 -> 3, N=2, no bias", 2, 5, 3, False, ("batch",))]
+    cases = [case("6 -> 6, N=4", 4, 6, 6, tags=("batch",)), case("7 -> 4, N=3", 3, 7, 4, tags=("batch",)),
+             case("5 -> 2, N=1", 1, 5, 2), case("5 -> 3, N=2, no bias", 2, 5, 3, False, ("batch",))]
     transposed = Hint("dW is transposed: it is dout.T @ x, (out, N) @ (N, in) -> (out, in), the weight's own shape",
                       lambda y, e: same(y, e.T))
     check_layer(grader, "Linear", nn.Linear, cases, hints={
         "forward": [BIAS],
         "dweight": [transposed],
         "dbias": [Hint("db keeps the batch axis: sum dout over the N images (axis 0)", lambda y, e: y.ndim == 2)],
-        "dx": [Hint("dx = dout @ W, (N, out) @ (out, in); not dout @ W.T", lambda y, e: y.shape[-1] != e.shape[-1])],
+        "dx": [Hint("dx = dout @ W, (N, out) @ (out, in); not dout @ W.T", lambda y, e: y.shape[-1] != e.shape[-1]),
+               Hint("dx = dout @ W, (N, out) @ (out, in) -> (N, in); yours is dout @ W.T, which has the same shape "
+                    "only because this W is square", lambda y, e, case: same(y, case.dout @ case.layer.weight.data.T),
+                    needs_case=True)],
     }, patterns={"dweight": [Pattern("batch", BATCH_SUM)], "dbias": [Pattern("batch", BATCH_SUM)]})
 
 
@@ -272,6 +287,9 @@ CONV_CASES = [  # (label, N, C, H, W, F, kernel, stride, padding, tags)
     ("2x2, stride 2, no padding, N=1, 6x6", 1, 2, 6, 6, 3, 2, 2, 0, ("stride",)),
     ("3x3, stride 1, no padding, N=1, 5x4", 1, 2, 5, 4, 2, 3, 1, 0, ("overlap",)),
     ("3x3, stride 2, padding 1, N=3, 9x8", 3, 2, 9, 8, 3, 3, 2, 1, ("overlap", "stride", "padding", "batch")),
+    # padding without overlap (stride = kernel): a padding mistake is then told from an overlap mistake
+    ("2x2, stride 2, padding 1, N=2, 5x6", 2, 2, 5, 6, 3, 2, 2, 1, ("stride", "padding", "batch")),
+    ("3x3, stride 3, padding 1, N=1, 7x7", 1, 3, 7, 7, 2, 3, 3, 1, ("stride", "padding")),
 ]
 CONV_PATTERNS = [
     Pattern("overlap", "right where windows do not overlap, wrong where they do: col2im must ADD (`+=`) what "
@@ -281,11 +299,24 @@ CONV_PATTERNS = [
     Pattern("stride", "right at stride 1, wrong at stride 2: step the output pixels by `stride` in the input"),
 ]
 
+COL2IM_PADDING = Pattern("padding", "right without padding, wrong with it: the padding is on every side, so dx is "
+                                    "dxp[:, :, p:p+h, p:p+w] (not dxp[:, :, :h, :w], which keeps the top and left "
+                                    "padding and cuts real pixels at the bottom and right)")
+
+
+def on_the_edge_only(yours, expected) -> bool:
+    """Yours differs from the expected dx (N, C, H, W) only on the outermost rows and columns."""
+    diff = yours - expected
+    return bool(np.any(diff)) and not np.any(diff[:, :, 1:-1, 1:-1])
+
 
 def grade_conv(grader: Grader) -> None:
-    im2col, col2im = grader.part("im2col", patterns=CONV_PATTERNS), grader.part("col2im", patterns=CONV_PATTERNS, hints=[
+    im2col = grader.part("im2col", patterns=CONV_PATTERNS)
+    col2im = grader.part("col2im", patterns=[CONV_PATTERNS[0], COL2IM_PADDING, *CONV_PATTERNS[2:]], hints=[
         Hint("dx still has the padding: cut `padding` rows and columns off each side", lambda y, e: y.ndim == 4 and
-             y.shape[2] > e.shape[2])])
+             y.shape[2] > e.shape[2]),
+        Hint("the padding's gradient was added onto the edge pixels: the padding is zeros put around x, not "
+             "pixels of x, so its gradient is dropped (dx = dxp[:, :, p:p+h, p:p+w])", on_the_edge_only)])
     for label, n, c, h, w, f, k, s, p, tags in CONV_CASES:
         x = distinct_input((n, c, h, w), seed=n + h)
         h_out, w_out = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
@@ -348,7 +379,11 @@ def grade_pooling(grader: Grader) -> None:
     check_layer(grader, "MaxPool2d", nn.MaxPool2d, max_cases, hints={
         "forward": [Hint("windows at the edge gave 0 where every pixel they cover is negative: pad with -inf, not 0 "
                          "(padding must never win)", lambda y, e: bool(np.all(y >= e)) and bool(np.all(y[y != e] == 0)))],
-        "dx": [Hint("the gradient went to every pixel of the window; it goes to the one that won (the max)",
+        "dx": [Hint("on a tie the gradient went to every maximum of the window; it goes to ONE pixel, the FIRST "
+                    "maximum in row-major window order (PyTorch's rule): keep the winner's index, not a mask of "
+                    "x == max", lambda y, e, case: same(y, to_every_maximum(case.layer, case.x, case.dout)),
+                    needs_case=True),
+               Hint("the gradient went to every pixel of the window; it goes to the one that won (the max)",
                     lambda y, e: np.count_nonzero(y) > 2 * np.count_nonzero(e))],
     }, patterns={"forward": [edge, padding], "dx": [overlap, edge, padding, Pattern(
         "ties", "right without ties, wrong with them: on a tie the FIRST maximum in row-major window order wins "
@@ -371,6 +406,24 @@ def grade_pooling(grader: Grader) -> None:
     })
 
 
+def to_every_maximum(pool, x, dout):
+    """The max-pool backward that sends each window's dout to EVERY pixel equal to the window's
+    maximum (the mistake), computed from the layer's own forward. x: (N, C, H, W)."""
+    out = pool.forward(x.copy())
+    kh, kw = pool.kernel_size
+    s, p = pool.stride, pool.padding
+    n, c, h, w = x.shape
+    h_out, w_out = out.shape[2:]
+    xp = np.full((n, c, max(h + 2 * p, (h_out - 1) * s + kh), max(w + 2 * p, (w_out - 1) * s + kw)), -np.inf)
+    xp[:, :, p : p + h, p : p + w] = x
+    dxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i : i + s * h_out : s, j : j + s * w_out : s]
+            dxp[:, :, i : i + s * h_out : s, j : j + s * w_out : s] += dout * (tap == out)
+    return dxp[:, :, p : p + h, p : p + w]
+
+
 # ------------------------------------------------------------------------ relu, dropout, concat
 def with_zeros(shape, seed):
     """distinct_input with a few exact zeros (ReLU's kink, where PyTorch's derivative is 0)."""
@@ -387,8 +440,9 @@ def grade_relu_dropout_concat(grader: Grader) -> None:
                   gradient_check=False),       # nudging x in place, a layer that overwrites x cannot be checked
         LayerCase("(3, 7) with exact zeros (no gradient check at the kink)", lambda cls: cls(),
                   lambda: with_zeros((3, 7), 3), gradient_check=False, tags=("zeros",)),
-    ], hints={"dx": [Hint("the gradient passes where x was negative: with inplace=True x now holds y (0 there), so a "
-                          "mask taken after the change with `>= 0` is all True; keep y > 0 (or the mask) instead",
+    ], hints={"dx": [Hint("the gradient passes where x was negative: the mask is all True, as `y >= 0` is (y is never "
+                          "negative), and as a test of x is once an inplace forward has written over x (x holds y "
+                          "then); keep the mask y > 0, taken in the forward",
                           lambda y, e: np.count_nonzero(y) > np.count_nonzero(e) and np.count_nonzero(y) == y.size)]},
         patterns={"dx": [Pattern("zeros", "at exactly 0 the derivative is 0 (PyTorch's choice): the mask is x > 0, "
                                           "not x >= 0"),
@@ -401,6 +455,10 @@ def grade_relu_dropout_concat(grader: Grader) -> None:
                   train=False, tags=("eval",)),
     ], hints={"forward": [Hint("the kept values are not scaled: divide them by (1 - p) (inverted dropout)",
                                lambda y, e: any(same(y, e * (1 - p)) for p in (0.5, 0.25))),
+                          Hint("your mask keeps exactly what should be dropped: keep where the draw is >= p, "
+                               "`keep = self.rng.random(x.shape) >= self.p` (`< 1 - p` keeps as often, but other "
+                               "entries; the grader and a resumed run need this very draw)",
+                               lambda y, e: np.count_nonzero(e) < e.size and bool(np.all((y != 0) == (e == 0)))),
                           Hint("draw the mask exactly as `keep = self.rng.random(x.shape) >= self.p`, once per forward",
                                lambda y, e: np.count_nonzero(e) < e.size and np.count_nonzero(y) != np.count_nonzero(e))],
               "dx": [Hint("the kept gradients are not scaled by 1 / (1 - p), as the forward's values are",

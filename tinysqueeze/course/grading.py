@@ -30,6 +30,8 @@ from ..evaluation.gradcheck import gradcheck, rel_error
 from . import NotWrittenYet
 
 REFERENCE_TOLERANCE = 1e-9          # your result against tinysqueeze's, both in float64
+FORWARD_DISAGREES = ("your backward agrees with tinysqueeze's but not with your own forward: the forward "
+                     "computes something else (a bias left out?)")
 
 
 class Stop(Exception):
@@ -38,10 +40,23 @@ class Stop(Exception):
 
 @dataclass
 class Hint:
-    """`applies(yours, expected)` is True when the failure looks like `text`'s mistake."""
+    """`applies(yours, expected)` is True when the failure looks like `text`'s mistake.
+
+    A hint that needs the case itself (the layer, its input x, the dout sent back) sets
+    `needs_case`; it is then called as applies(yours, expected, case), case being a `CaseData`."""
 
     text: str
-    applies: Callable[[np.ndarray, np.ndarray], bool]
+    applies: Callable[..., bool]
+    needs_case: bool = False
+
+
+@dataclass
+class CaseData:
+    """What a layer was given on the case being judged: the layer (tinysqueeze's), x, and dout."""
+
+    layer: object = None
+    x: object = None
+    dout: object = None
 
 
 @dataclass
@@ -105,6 +120,7 @@ class Grader:
     def __init__(self, yours, path: Path):
         self.yours, self.path = yours, Path(path)
         self.parts: dict[str, Part] = {}
+        self.case = CaseData()                          # the case being judged, for the hints that need it
 
     def part(self, name: str, hints=(), patterns=()) -> Part:
         if name not in self.parts:
@@ -194,16 +210,16 @@ class Grader:
         if yours.shape != expected.shape:
             transposed = "the shape is transposed" if yours.ndim >= 2 and yours.shape == expected.shape[::-1] else ""
             part.fail(case, f"shape {yours.shape}, expected {expected.shape}",
-                      first_hint(part, yours, expected) or transposed)
+                      first_hint(part, yours, expected, self.case) or transposed)
             return False
         if not np.all(np.isfinite(yours)):
-            part.fail(case, "gave NaN or inf", first_hint(part, yours, expected))
+            part.fail(case, "gave NaN or inf", first_hint(part, yours, expected, self.case))
             return False
         error = rel_error(yours, expected)
         part.worst = max(part.worst, error)
         if error <= REFERENCE_TOLERANCE:
             return True
-        part.fail(case, f"rel. error {error:.1e} against tinysqueeze's", first_hint(part, yours, expected))
+        part.fail(case, f"rel. error {error:.1e} against tinysqueeze's", first_hint(part, yours, expected, self.case))
         return False
 
     def gradient_check(self, parts: dict[str, Part], case: str, module, inputs, *args) -> None:
@@ -220,8 +236,7 @@ class Grader:
             if not error <= GRADCHECK_TOLERANCE:
                 agrees = not part.failure and part.cases > 0
                 part.fail(case, f"gradient check: rel. error {error:.1e} against finite differences",
-                          "your backward agrees with tinysqueeze's but not with your own forward: the forward "
-                          "computes something else (a bias left out?)" if agrees else "")
+                          FORWARD_DISAGREES if agrees else "")
 
     # -- the report -----------------------------------------------------------------------------
     def finish(self) -> list[Part]:
@@ -241,6 +256,9 @@ def hint_for_error(message: str) -> str:
             return (f"an array of shape {added} was added into one of shape {into} (a parameter's .grad?): a "
                     "gradient has its parameter's own shape; sum over the axes it does not have (the batch, "
                     "the pixels)")
+    if "mismatch in its core dimension" in message and not transposed_in(message):
+        return ("the shapes of a product do not chain (in a @ b, a's last axis must be b's first): write each "
+                "factor's shape beside it, e.g. dout @ W is (N, out) @ (out, in) -> (N, in)")
     return transposed_in(message)
 
 
@@ -254,14 +272,15 @@ def transposed_in(message: str) -> str:
     return ""
 
 
-def first_hint(part: Part, yours, expected) -> str:
+def first_hint(part: Part, yours, expected, case: CaseData | None = None) -> str:
     """The text of the first of the part's hints that fits this failing result ("" if none does)."""
-    return next((h.text for h in part.hints if _safely(h.applies, yours, expected)), "")
+    return next((h.text for h in part.hints
+                 if _safely(h.applies, yours, expected, *([case] if h.needs_case else []))), "")
 
 
-def _safely(test: Callable, yours, expected) -> bool:
+def _safely(test: Callable, *args) -> bool:
     try:
-        return bool(test(yours, expected))
+        return bool(test(*args))
     except Exception:
         return False
 

@@ -36,6 +36,7 @@ from ..distributed.world import GradientSum, World
 from ..evaluation.evaluate import evaluate, silent_classes_of, topk_correct
 from ..models import get_model
 from ..models.squeezenet import MIN_IMAGE_SIZE
+from ..nn.fast.blas_threads import blas_threads_for_training
 from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step, train_step_in_slices
 from .interrupts import stop_if_interrupted
 from .runs import ResumePoint, RunFolder, RunMeta
@@ -442,9 +443,10 @@ def fit(run: Run) -> list[dict]:
         write_seconds = 0.0                          # how long the last epoch's files took to write
         for epoch in range(meta.epoch + 1, cfg.epochs):
             started = time.perf_counter()
-            row = {"epoch": epoch + 1, **train_epoch(run, epoch)}
+            with blas_threads_for_training(cfg.batch_size, cfg.image_size):   # 1 for small batches (nn/fast)
+                row = {"epoch": epoch + 1, **train_epoch(run, epoch)}
+                val = evaluate(run.model, run.val_loader, len(meta.classes), world=run.world)
             silent, images = row.pop("silent"), row.pop("images")
-            val = evaluate(run.model, run.val_loader, len(meta.classes), world=run.world)
             row.update(silent_classes=len(silent), val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
             # the epoch's time outside its training steps: data waits, validation, and writing the run's
             # files (counted as long as the previous epoch's writes took: the same files, the same sizes)

@@ -7,6 +7,7 @@ Nothing here changes what a layer computes, only how fast. Read nn/ first; come 
     layers.py          Conv2dCNHW, ConcatCNHW, CNHWSequential (what SqueezeNet's features run),
                        Conv2dSmallMaps (conv10's)
     memory.py          keep_freed_memory: a step reuses the memory the last one freed
+    blas_threads.py    training's BLAS threads: one for small batches (a shared machine), all cores else
 
 nn/backend.py chooses which kernels every layer runs, these or the readable ones. (This file imports
 nothing, so that backend.py can load the kernels here without the layers, which need backend.py.)
