@@ -243,3 +243,67 @@ def test_the_tap_table_names_each_taps_pixel_worked_out_by_hand():
     assert not table.flags.writeable                                   # cached: shared by every call
     with pytest.raises(ValueError):
         table.flags.writeable = True                                   # and no caller can change that
+
+
+# ------------------------------------------------------------------ NaN and -inf, as PyTorch has them
+# PyTorch's rule (aten/src/ATen/native/cpu/MaxPoolKernel.cpp: `if ((val > maxval) || std::isnan(val))`):
+# a NaN in a window makes its maximum NaN and takes the tap (a later NaN takes it again); a window
+# whose pixels are all -inf keeps its first pixel inside the image. Recorded with torch 2.13.0:
+# max_pool2d(3, stride 1) of [[1, nan, 3], [nan, 5, 0], [2, 2, 2]] is nan at index 3; of a 4x4 of
+# -inf with 1s in its bottom-right 2x2 quarter, at 3x3, stride 2, padding 1: [[-inf, -inf], [-inf, 1]]
+# at indices [[0, 1], [4, 10]].
+POOL_FORWARDS = {"numpy": K.maxpool_forward_numpy, "numba": NB.maxpool_forward_numba}
+POOL_BACKWARDS = {"numpy": K.maxpool_backward_numpy, "numba": NB.maxpool_backward_numba}
+
+
+@pytest.mark.parametrize("twin", POOL_FORWARDS)
+@pytest.mark.parametrize("k, s, p, size", [(3, 2, 0, 9), (3, 2, 1, 9), (2, 2, 0, 6), (3, 1, 0, 5)])
+def test_a_nan_at_any_tap_of_a_window_is_its_maximum_and_takes_the_gradient(twin, k, s, p, size):
+    """3x3 stride 2 inside the plane is the written-out fast path; at the edges, the clipped loop."""
+    forward, backward = POOL_FORWARDS[twin], POOL_BACKWARDS[twin]
+    ho = wo = (size + 2 * p - k) // s + 1
+    base = np.random.default_rng(4).standard_normal((1, 1, size, size)).astype(np.float32)
+    for oh in range(ho):
+        for ow in range(wo):
+            for tap in range(k * k):
+                hh, ww = oh * s - p + tap // k, ow * s - p + tap % k
+                if not (0 <= hh < size and 0 <= ww < size):
+                    continue                                      # that tap is padding
+                x = base.copy()
+                x[0, 0, hh, ww] = np.nan
+                for taps in (False, True):                       # inference (maxima alone), and training
+                    out, arg = forward(x, k, k, s, p, ho, wo, taps=taps)
+                    assert np.isnan(out[0, 0, oh, ow]), (oh, ow, tap, taps)
+                    windows_with_it = [(a, b) for a in range(ho) for b in range(wo)
+                                       if a * s - p <= hh < a * s - p + k and b * s - p <= ww < b * s - p + k]
+                    assert np.isnan(out).sum() == len(windows_with_it)
+                assert arg[0, 0, oh, ow] == tap
+                dout = np.zeros((1, 1, ho, wo), np.float32)
+                dout[0, 0, oh, ow] = 1.0
+                dx = backward(dout, arg, x.shape, k, k, s, p)
+                assert dx[0, 0, hh, ww] == 1.0 and dx.sum() == 1.0
+
+
+@pytest.mark.parametrize("twin", POOL_FORWARDS)
+def test_of_two_nans_in_a_window_the_later_takes_the_tap_as_in_pytorch(twin):
+    x = np.array([[[[1.0, np.nan, 3.0], [np.nan, 5.0, 0.0], [2.0, 2.0, 2.0]]]], np.float32)
+    out, arg = POOL_FORWARDS[twin](x, 3, 3, 1, 0, 1, 1)
+    assert np.isnan(out[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 3
+    x = np.full((1, 1, 9, 9), 0.5, np.float32)
+    x[0, 0, 2, 2], x[0, 0, 4, 3] = np.nan, np.nan                 # a whole 3x3 window at rows 2-4, cols 2-4
+    out, arg = POOL_FORWARDS[twin](x, 3, 3, 2, 0, 4, 4)
+    assert np.isnan(out[0, 0, 1, 1]) and arg[0, 0, 1, 1] == 2 * 3 + 1
+
+
+@pytest.mark.parametrize("twin", POOL_FORWARDS)
+def test_a_window_all_minus_infinity_at_a_padded_edge_sends_its_gradient_to_its_first_pixel(twin):
+    x = np.full((1, 1, 4, 4), -np.inf, np.float32)
+    x[0, 0, 2:, 2:] = 1.0
+    out, arg = POOL_FORWARDS[twin](x, 3, 3, 2, 1, 2, 2)
+    np.testing.assert_array_equal(out[0, 0], [[-np.inf, -np.inf], [-np.inf, 1.0]])
+    # the first pixel inside each window, as a tap i*3 + j of the padded window: (0, 0) is tap 4 of a
+    # window starting at (-1, -1); (0, 1) is tap 3 of one at (-1, 1); (1, 0) is tap 1 of one at (1, -1)
+    np.testing.assert_array_equal(arg[0, 0], [[4, 3], [1, 4]])
+    dx = POOL_BACKWARDS[twin](np.ones((1, 1, 2, 2), np.float32), arg, x.shape, 3, 3, 2, 1)
+    flat_winners = sorted(np.flatnonzero(dx[0, 0]).tolist())
+    assert flat_winners == [0, 1, 4, 10]                           # PyTorch's indices

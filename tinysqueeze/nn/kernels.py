@@ -93,6 +93,8 @@ def maxpool_forward_numpy(x, kh, kw, stride, padding, h_out, w_out, taps=True):
     x: (N, C, H, W) -> out: (N, C, H_out, W_out), argmax: (N, C, H_out, W_out) of `argmax_dtype`
     (int8 for windows up to 127 taps) holding i*KW + j of the winning tap. Padding counts as -inf.
     Tie rule: the first maximum in row-major window order wins (the comparison is strict), as in PyTorch.
+    As in PyTorch too, a NaN wins (the window's maximum is NaN, and a later NaN takes the tap again),
+    and a window whose pixels are all -inf keeps its first pixel inside the image, not the padding.
     taps=False (no backward will come: under nn.no_grad()): argmax is None.
     """
     n, c, h, w = x.shape
@@ -100,11 +102,13 @@ def maxpool_forward_numpy(x, kh, kw, stride, padding, h_out, w_out, taps=True):
     xp = np.full((n, c, hp, wp), -np.inf, dtype=x.dtype)
     xp[:, :, padding : padding + h, padding : padding + w] = x
     out = np.full((n, c, h_out, w_out), -np.inf, dtype=x.dtype)
-    argmax = np.zeros((n, c, h_out, w_out), dtype=argmax_dtype(kh, kw))
+    first_row = np.maximum(0, padding - stride * np.arange(h_out))[:, None]    # the first tap inside
+    first_col = np.maximum(0, padding - stride * np.arange(w_out))[None, :]
+    argmax = np.broadcast_to(first_row * kw + first_col, (n, c, h_out, w_out)).astype(argmax_dtype(kh, kw))
     for i in range(kh):
         for j in range(kw):
             tap = xp[:, :, i : i + stride * h_out : stride, j : j + stride * w_out : stride]
-            better = tap > out
+            better = (tap > out) | np.isnan(tap)
             out = np.where(better, tap, out)
             argmax[better] = i * kw + j
     return out, (argmax if taps else None)

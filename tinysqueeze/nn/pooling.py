@@ -21,7 +21,7 @@ class MaxPool2d(Module):
 
     x: (N, C, H, W) -> (N, C, H_out, W_out). Padding counts as -inf.
     Backward sends each output's gradient to the one input pixel that won its window (the cache keeps
-    which tap won). Tie rule: the first maximum in row-major window order wins, as in PyTorch;
+    which tap won). Tie rule: the first maximum in row-major window order wins, and a NaN wins (as in PyTorch);
     overlapping windows (3x3, stride 2) that pick the same pixel add their gradients.
     """
 

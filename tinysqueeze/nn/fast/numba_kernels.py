@@ -89,14 +89,15 @@ def maxpool_forward_numba(x, kh, kw, stride, padding, h_out, w_out, taps=True):
 def clipped_window_max(plane, top, left, kh, kw):
     """-> (max, tap) of the KHxKW window at (top, left) of plane (H, W), the window clipped to the plane
     first (what lies outside is padding, -inf, which never wins): taps visited in row-major order, a
-    strict > so the first maximum wins."""
+    strict > so the first maximum wins, and a NaN wins (the last NaN, as in PyTorch)."""
     h, w = plane.shape
     h0, h1, w0, w1 = max(top, 0), min(top + kh, h), max(left, 0), min(left + kw, w)
     best, best_tap = plane[h0, w0], (h0 - top) * kw + (w0 - left)
     for hh in range(h0, h1):
         for ww in range(w0, w1):
-            better = plane[hh, ww] > best
-            best = plane[hh, ww] if better else best
+            v = plane[hh, ww]
+            better = (v > best) | (v != v)                       # a NaN wins, as in PyTorch
+            best = v if better else best
             best_tap = (hh - top) * kw + (ww - left) if better else best_tap
     return best, best_tap
 
@@ -134,6 +135,27 @@ def whole_window_maxima_3x3_stride2(r0, r1, r2, best):
 
 
 @njit(cache=True, inline="always")
+def has_nan(plane):
+    """-> True if plane (H, W) holds a NaN. The written-out 3x3 kernels compare with a plain >, which
+    a NaN never passes; a plane with a NaN goes through `clipped_window_max` instead, which lets a NaN
+    win as PyTorch does. One pass over a plane that is in cache: a few per cent of the pool's time."""
+    flat = plane.ravel()
+    count = 0
+    for i in range(flat.size):
+        count += np.int32(flat[i] != flat[i])             # a count, not a flag: the compiler vectorizes it
+    return count > 0
+
+
+@njit(cache=True, inline="always")
+def every_window_clipped(plane, best, tap, kh, kw, stride, padding):
+    """Fills best, tap (H_out, W_out) of plane (H, W) window by window with `clipped_window_max`."""
+    for oh in range(best.shape[0]):
+        for ow in range(best.shape[1]):
+            best[oh, ow], tap[oh, ow] = clipped_window_max(plane, oh * stride - padding, ow * stride - padding,
+                                                           kh, kw)
+
+
+@njit(cache=True, inline="always")
 def whole_windows_of_row(plane, best, oh, kh, kw, stride, padding):
     """-> (top, left, first, last): output row oh's windows first..last-1 lie wholly inside the plane
     and are 3x3 with stride 2, starting at row `top`, column `left` (first == last: none such)."""
@@ -168,6 +190,9 @@ def maxpool_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
     on real data "is this tap larger?" is a coin toss the CPU cannot predict."""
     for p in prange(planes.shape[0]):
         plane, best, tap = planes[p], best_of[p], tap_of[p]
+        if has_nan(plane):
+            every_window_clipped(plane, best, tap, kh, kw, stride, padding)
+            continue
         for oh in range(best.shape[0]):
             top, left, first, last = whole_windows_of_row(plane, best, oh, kh, kw, stride, padding)
             if first < last:
@@ -183,6 +208,9 @@ def maxima_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
     own, because a flag tested inside the loop slowed it by half or more (lesson 14)."""
     for p in prange(planes.shape[0]):
         plane, best, tap = planes[p], best_of[p], tap_of[p]
+        if has_nan(plane):
+            every_window_clipped(plane, best, tap, kh, kw, stride, padding)
+            continue
         for oh in range(best.shape[0]):
             top, left, first, last = whole_windows_of_row(plane, best, oh, kh, kw, stride, padding)
             if first < last:
