@@ -4,13 +4,56 @@ import pytest
 from tinysqueeze.studies.bench import compare, ratio_with_spread
 
 
-def test_the_ratio_is_of_the_medians_and_the_spread_is_per_round():
-    ours = [0.20, 0.10, 0.40]          # seconds per step in three rounds (median 0.20)
-    theirs = [0.10, 0.10, 0.10]        # median 0.10
+def test_the_ratio_is_the_median_of_the_rounds_own_ratios_with_its_spread():
+    ours = [0.20, 0.10, 0.40]          # seconds per step in three rounds
+    theirs = [0.10, 0.10, 0.10]        # per-round ratios (theirs / ours): 0.5, 1.0, 0.25
     result = ratio_with_spread(ours, theirs)
-    assert result["ratio"] == pytest.approx(0.5)              # 0.10 / 0.20: we run at half their speed
+    assert result["ratio"] == pytest.approx(0.5)              # the median of 0.5, 1.0, 0.25
     assert result["low"] == pytest.approx(0.25)               # round 3: 0.10 / 0.40
     assert result["high"] == pytest.approx(1.0)               # round 2: 0.10 / 0.10
+    assert result["noisy"]                                    # 1.0 is 4x 0.25: more than 2x apart
+
+
+def test_a_busy_moment_on_both_sides_does_not_move_the_median_of_ratios():
+    """We run at half their speed. Round 3 ran while the machine was busy (both sides 3x slower),
+    round 2 while it was busy during their turn only. The rounds' own ratios are 0.5, 3.0, 0.5: the
+    median is 0.5. The ratio of the medians would be 1.5 / 1.0 = 1.5x, pairing a quiet round of ours
+    with a busy one of theirs."""
+    ours = [1.0, 1.0, 3.0]
+    theirs = [0.5, 3.0, 1.5]
+    result = ratio_with_spread(ours, theirs)
+    assert result["ratio"] == pytest.approx(0.5)
+    assert (result["low"], result["high"]) == (pytest.approx(0.5), pytest.approx(3.0))
+    assert result["noisy"]                                    # round 2 is 6x the others: flagged
+    assert ratio_with_spread([1.0, 1.0], [0.5, 1.0])["noisy"] is False   # exactly 2x apart: not flagged
+    assert ratio_with_spread([1.0, 1.0], [0.49, 1.0])["noisy"] is True
+
+
+def test_the_report_warns_when_the_rounds_disagree_and_shows_the_one_process_ratio():
+    from tinysqueeze.studies.bench import report
+
+    ours = {"model": "squeezenet1_1", "size": 32, "batch": 2, "rounds": 3, "steps": 1, "step_s": 0.1,
+            "train_img_s": 20.0, "infer_s": 0.05, "infer_img_s": 40.0, "peak_mb": 10.0, "train_gflops": 1.0,
+            "instrumented_s": 0.1, "loss_s": 0.001, "optim_s": 0.001, "by_type": {}, "by_layer": {}, "twins": {},
+            "first_call": {}, "kernels": {}}
+    theirs = dict(ours, version="2.13.0")
+    quiet = {"ratio": 1.0, "low": 0.9, "high": 1.1, "noisy": False}
+    busy = {"ratio": 1.0, "low": 0.3, "high": 1.1, "noisy": True}
+    calm = report(ours, theirs, {"train": quiet, "infer": quiet}, 10.0, {"train": quiet, "infer": quiet})
+    assert "warning" not in calm and "both in one process" in calm and "train 1.00x (0.90-1.10)" in calm
+    loud = report(ours, theirs, {"train": quiet, "infer": busy}, 10.0, {"train": busy, "infer": quiet})
+    warning = [line for line in loud.splitlines() if line.startswith("warning")]
+    assert len(warning) == 1 and "infer, train" in warning[0] and "re-run" in warning[0]
+    assert "NumPy twins" not in calm                          # --quick: no twins measured, no header
+
+
+def test_quick_measures_one_configuration_in_fewer_rounds():
+    from tinysqueeze.cli import build_parser
+    from tinysqueeze.studies.bench import QUICK_CONFIG
+
+    args = build_parser().parse_args(["bench", "--quick"])
+    assert args.quick and args.rounds is None and args.steps == 1
+    assert QUICK_CONFIG == ("squeezenet1_1", 64, 64)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ import pickle
 import tarfile
 import urllib.error
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from tinysqueeze.datasets import DataLoader, channel_stats, load_split, make_syn
 from tinysqueeze.datasets import cache as cache_module
 from tinysqueeze.datasets import download as dl
 from tinysqueeze.datasets.folders import image_folder
+from tinysqueeze.formats.atomic import written_once
 
 from .conftest import tiny_data
 
@@ -317,11 +319,144 @@ def test_two_runs_decoding_one_split_at_once_do_not_collide(tmp_path, monkeypatc
 
 
 def test_a_finished_cache_file_is_never_rewritten(tmp_path):
-    final, late = tmp_path / "done.npy", tmp_path / "late.tmp.npy"
+    final = tmp_path / "done.npy"
     final.write_bytes(b"first")
-    late.write_bytes(b"second")
-    cache_module.publish(late, final)
-    assert final.read_bytes() == b"first" and not late.exists()
+    with written_once(final) as late:
+        late.write_bytes(b"second")
+    assert final.read_bytes() == b"first" and sorted(tmp_path.iterdir()) == [final]
+
+
+def test_an_interrupted_decode_leaves_no_file_behind(tmp_path, monkeypatch):
+    """Ctrl-C (or any error) while decoding: the half-written temporary file goes, nothing is published."""
+    files = image_folder(make_imagefolder(tmp_path / "set", per_class=6))
+    real_decode, calls = cache_module.decode, []
+
+    def interrupted(path, size):
+        calls.append(path)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_decode(path, size)
+
+    monkeypatch.setattr(cache_module, "decode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache_module.cached_arrays(files, 24, tmp_path / "cache", "train", workers=1, progress=False)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+KILLED_WHILE_WRITING = """
+import os, sys, time
+from pathlib import Path
+from tinysqueeze.datasets import cache, download
+from tinysqueeze.datasets.folders import image_folder
+what, root, marker = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+
+def stall():
+    marker.write_text(str(os.getpid()))
+    time.sleep(120)                                    # killed here, half way
+
+if what == "decode":
+    real, calls = cache.decode, []
+    def decode_then_stall(path, size):
+        calls.append(path)
+        if len(calls) == 6:
+            stall()
+        return real(path, size)
+    cache.decode = decode_then_stall
+    cache.cached_arrays(image_folder(root / "set"), 24, root / "cache", "train", workers=1, progress=False)
+else:
+    real_extract = download.extract
+    def extract_then_stall(archive, into):
+        real_extract(archive, into)
+        stall()
+    download.extract = extract_then_stall
+    download.get_dataset("toy", root / "data", {"toy": download.Remote("https://example.invalid/toy.tgz",
+                                                                         sys.argv[4], "toy")})
+"""
+
+
+def killed_while_writing(what, root, *args):
+    """Runs KILLED_WHILE_WRITING in a process of its own and kills it (SIGKILL: no cleanup) half way."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    marker = root / "half-way"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_WRITING, what, str(root), str(marker), *args],
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    deadline = time.monotonic() + 60
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), f"the writer never got half way (exit {process.poll()})"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    marker.unlink()
+
+
+def test_a_decode_killed_half_way_leaves_no_cache_and_the_next_run_cleans_up(tmp_path):
+    files = image_folder(make_imagefolder(tmp_path / "set", per_class=6))
+    killed_while_writing("decode", tmp_path)
+    left = list((tmp_path / "cache").iterdir())
+    assert [p.suffix for p in left] == [".npy"] and ".tmp" in left[0].name      # a temporary file only
+    images, labels, skipped = cache_module.cached_arrays(files, 24, tmp_path / "cache", "train", workers=1,
+                                                         progress=False)
+    expected = np.stack([cache_module.decode(p, 24) for p in files.paths])   # decoded one by one, here
+    np.testing.assert_array_equal(images, expected)
+    assert skipped == [] and list(labels) == list(files.labels)
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".npy"]   # the killed one's gone
+
+
+def test_a_running_writers_temporary_file_is_not_taken_for_a_dead_ones(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from tinysqueeze.formats.atomic import stale_temporary_files
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    dead = int(finished.stdout)
+    try:
+        names = [f"a.tmp{running.pid}.npy", f"b.tmp{os.getpid()}-77.npy", f"c.tmp{dead}.npy",
+                 f"d.{dead}-5.tmp.npy", f".toy.tmp{dead}.d", "e.npy"]
+        for name in names:
+            (tmp_path / name).write_text("x")
+        assert [p.name for p in stale_temporary_files(tmp_path)] == sorted(names[2:5])
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_data_get_killed_while_extracting_leaves_no_half_dataset(tmp_path):
+    import hashlib
+    blob = make_archive(tmp_path, "toy")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "toy.tgz").write_bytes(blob)
+    md5 = hashlib.md5(blob).hexdigest()
+    killed_while_writing("extract", tmp_path, md5)
+    assert not (tmp_path / "data" / "toy").exists()          # no folder a run would train on, half full
+    folder = dl.get_dataset("toy", tmp_path / "data", {"toy": dl.Remote("https://example.invalid/toy.tgz", md5, "toy")})
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["toy", "toy.tgz"]     # the killed one's gone
+    assert sorted(p.name for p in folder.iterdir()) == ["train", "val"]
+    assert len(load_split(str(folder), "train", 32, progress=False)) == 6
+
+
+def test_data_get_keeps_a_dataset_another_process_finished_first(tmp_path, monkeypatch):
+    import hashlib
+    blob = make_archive(tmp_path, "toy")
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "toy.tgz").write_bytes(blob)
+    real_extract = dl.extract
+
+    def the_other_finishes_meanwhile(archive, into):
+        real_extract(archive, into)
+        (root / "toy").mkdir()
+        (root / "toy" / "theirs").write_text("finished first")
+
+    monkeypatch.setattr(dl, "extract", the_other_finishes_meanwhile)
+    folder = dl.get_dataset("toy", root, {"toy": dl.Remote("https://example.invalid/toy.tgz",
+                                                             hashlib.md5(blob).hexdigest(), "toy")})
+    assert [p.name for p in folder.iterdir()] == ["theirs"] and sorted(p.name for p in root.iterdir()) == ["toy", "toy.tgz"]
 
 
 def test_an_image_over_the_decompression_bomb_limit_is_skipped_not_fatal(tmp_path, monkeypatch):

@@ -388,21 +388,29 @@ def bench_arguments(p) -> None:
     p.add_argument("--model", help="one model to measure (default: the standard three configurations)")
     p.add_argument("--image-size", type=image_size, default=64, help=f"at most {MAX_IMAGE_SIZE} (default 64)")
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--rounds", type=positive_int, default=5,
-                   help="alternations of ours and PyTorch's (default 5); medians over them are reported")
-    p.add_argument("--steps", type=positive_int, default=3, help="timed steps per side in each round (default 3)")
+    p.add_argument("--rounds", type=positive_int, default=None,
+                   help="alternations of ours and PyTorch's (default 15, --quick 7); the median of the rounds' "
+                        "ratios is reported, with its spread")
+    p.add_argument("--steps", type=positive_int, default=1, help="timed steps per side in each round (default 1)")
+    p.add_argument("--quick", action="store_true",
+                   help="one configuration (squeezenet1_1, 64 px, batch 64, or --model's), 7 rounds, "
+                        "without the one-process comparison and the NumPy twins")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
-    p.add_argument("--worker", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["ours", "torch", "both"], help=argparse.SUPPRESS)
 
 
 def cmd_bench(args) -> int:
-    from .studies.bench import CONFIGS, run_bench, serve
+    from .studies.bench import CONFIGS, QUICK_CONFIG, QUICK_ROUNDS, run_bench, serve
 
     if args.worker:
         serve(args.worker, args.model, args.image_size, args.batch_size)
         return 0
-    configs = CONFIGS if args.model is None else [(args.model, args.image_size, args.batch_size)]
-    print(run_bench(configs, args.rounds, args.steps, with_torch=False if args.no_torch else None))
+    if args.model is not None:
+        configs = [(args.model, args.image_size, args.batch_size)]
+    else:
+        configs = [QUICK_CONFIG] if args.quick else CONFIGS
+    rounds = args.rounds or (QUICK_ROUNDS if args.quick else 15)
+    print(run_bench(configs, rounds, args.steps, with_torch=False if args.no_torch else None, quick=args.quick))
     return 0
 
 
@@ -565,7 +573,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:                    # Ctrl-C while the flags' tables load (Numba): one line too
         print("\ninterrupted", file=sys.stderr)
         return 130
-    if getattr(args, "worker", None) != "torch":  # PyTorch's side of the bench runs as PyTorch is shipped
+    if getattr(args, "worker", None) not in ("torch", "both"):  # the bench's PyTorch side, and both sides in one
+        # process as in a notebook, run with the allocator as it comes
         from .nn import keep_freed_memory
         keep_freed_memory()                      # each step reuses the memory the last one freed (nn/fast/memory.py)
     ranks, variable = launched_size()

@@ -4,10 +4,12 @@ JPEG decoding costs far more than a training step on small images, so each split
 Pillow a single time, resized (shorter side to the stored size, centre-cropped square) and written
 as one uint8 `.npy` of shape (N, 3, S, S). Later runs memory-map that file and never decode again.
 The cache file name carries a hash of the file list (names, sizes, modification times) and the
-stored size, so a changed dataset is decoded anew. Files are written to a temporary name of this
-process's own and then linked into place only if no other process got there first: an interrupted
-run leaves no half cache behind, two runs decoding the same split at once (`sweep --workers 2`)
-never write into each other's files, and a finished cache file is never rewritten.
+stored size, so a changed dataset is decoded anew. Files are written as every file tinysqueeze
+writes, through `formats/atomic.py` (`written_once`): to a temporary name of this process's own,
+then linked into place only if no other process got there first. An interrupted run (Ctrl-C, an
+error) removes its temporary file, and the next run removes those of a killed one (kill -9, out of
+memory); none leaves a half cache behind. Two runs decoding the same split at once (`sweep
+--workers 2`) never write into each other's files, and a finished cache file is never rewritten.
 
 Unreadable images are skipped, counted and reported by path (a warning naming each one); the run
 goes on with the rest.
@@ -17,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..formats.atomic import remove_stale_temporary_files, written_atomically, written_once
 from .transforms import center_crop, load_rgb, resize_shorter, to_chw_uint8
 from .folders import FileList
 
@@ -69,11 +71,25 @@ def cached_arrays(files: FileList, size: int, cache_dir: Path, split: str, worke
     images_file, meta_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
     if images_file.is_file() and meta_file.is_file():
         return read_cache(images_file, meta_file, size, len(files.classes))
+    remove_stale_temporary_files(cache_dir)              # left by a run killed while decoding
 
+    with written_once(images_file) as tmp:
+        ok = decode_all(files, size, tmp, split, workers, progress)
+    skipped = [str(p) for p, good in zip(files.paths, ok) if not good]
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s): " + ", ".join(skipped[:10])
+                      + (" ..." if len(skipped) > 10 else ""), stacklevel=2)
+    labels = files.labels[ok]
+    with written_once(meta_file) as tmp:
+        tmp.write_text(json.dumps({"labels": labels.tolist(), "skipped": skipped, "classes": files.classes}))
+    return np.load(images_file, mmap_mode="r"), labels, skipped
+
+
+def decode_all(files: FileList, size: int, into: Path, split: str, workers: int, progress: bool) -> np.ndarray:
+    """Decodes every image of `files` into the .npy file `into`: (K, 3, size, size) uint8, the K readable
+    ones in order. -> which were readable, (N,) bool. Raises ValueError when none is."""
     n = len(files.paths)
-    mine = f"{os.getpid()}-{threading.get_ident()}"               # temporary names of this process's own
-    tmp = images_file.with_name(f"{images_file.stem}.{mine}.tmp.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
+    out = np.lib.format.open_memmap(into, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
     ok = np.zeros(n, dtype=bool)
     with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL while decoding
         results = pool.map(lambda p: decode(p, size), files.paths, chunksize=16)
@@ -82,28 +98,17 @@ def cached_arrays(files: FileList, size: int, cache_dir: Path, split: str, worke
             if image is not None:
                 out[i] = image
                 ok[i] = True
-    skipped = [str(p) for p, good in zip(files.paths, ok) if not good]
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable image(s): " + ", ".join(skipped[:10])
-                      + (" ..." if len(skipped) > 10 else ""), stacklevel=2)
-    if not ok.all():  # keep the readable ones only
-        kept_tmp = tmp.with_name(f"{images_file.stem}.{mine}.kept.tmp.npy")
-        kept = np.lib.format.open_memmap(kept_tmp, mode="w+", dtype=np.uint8, shape=(int(ok.sum()), 3, size, size))
-        kept[:] = out[ok]
-        kept.flush()
-        del out, kept
-        os.replace(kept_tmp, tmp)
-    else:
-        out.flush()
-        del out
-    labels = files.labels[ok]
-    if len(labels) == 0:
+    if not ok.any():
         raise ValueError(f"none of the {n} images of the {split} split could be read")
-    publish(tmp, images_file)
-    meta_tmp = meta_file.with_name(f"{meta_file.stem}.{mine}.tmp.json")
-    meta_tmp.write_text(json.dumps({"labels": labels.tolist(), "skipped": skipped, "classes": files.classes}))
-    publish(meta_tmp, meta_file)
-    return np.load(images_file, mmap_mode="r"), labels, skipped
+    if not ok.all():                                      # keep the readable ones only
+        with written_atomically(into) as kept_file:
+            kept = np.lib.format.open_memmap(kept_file, mode="w+", dtype=np.uint8, shape=(int(ok.sum()), 3, size, size))
+            kept[:] = out[ok]
+            kept.flush()
+            del kept
+    out.flush()
+    del out
+    return ok
 
 
 def read_cache(images_file: Path, meta_file: Path, size: int, num_classes: int):
@@ -132,17 +137,3 @@ def read_cache(images_file: Path, meta_file: Path, size: int, num_classes: int):
                          f"(N, 3, {size}, {size}) uint8 images of the {len(labels)} labels in {meta_file}: one of "
                          f"them is damaged; delete both and run again (the images are decoded anew)")
     return images, labels, skipped
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """Moves a finished temporary file to its final name, atomically, unless another process already
-    published that name (same inputs, so the same content): then ours is dropped and theirs kept."""
-    try:
-        os.link(tmp, final)                  # fails if `final` exists: never rewrites a finished file
-    except FileExistsError:
-        pass
-    except OSError:                          # a file system without hard links: rename, still atomic
-        if not final.exists():
-            os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -1,7 +1,10 @@
 """`python -m tinysqueeze data get NAME`: download, verify and extract a public dataset into data/.
 
 Downloads go to `<root>/<archive>.part` and resume from where they stopped (an HTTP Range request);
-the finished file is checked against its known MD5 before it is renamed into place and extracted.
+the archive's own name appears only when the whole file is there (one rename), and it is checked
+against its known MD5 before it is extracted. It is extracted into a temporary folder that becomes
+`<root>/<folder>` in one rename (`formats/atomic.py`, `folder_written_once`): a run killed while
+extracting leaves no half dataset for the next one to train on.
 An archive already in `<root>` (say, fetched by hand on another machine) is verified and extracted
 without touching the network. Offline, the command fails at once and says what to fetch and where
 to put it.
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from ..formats.atomic import folder_written_once, remove_stale_temporary_files
 
 
 @dataclass(frozen=True)
@@ -125,10 +130,20 @@ def get_dataset(name: str, root: Path, datasets: dict = DATASETS) -> Path:
         shutil.move(archive, bad)
         raise ValueError(f"{archive} has MD5 {digest}, expected {remote.md5}: the download is damaged "
                          f"(moved to {bad}); run the command again to fetch it anew")
-    tmp = root / f".{remote.folder}.extracting"
-    shutil.rmtree(tmp, ignore_errors=True)
-    extract(archive, tmp)
-    inner = tmp / remote.folder
-    os.replace(inner if inner.is_dir() else tmp, folder)
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_stale_temporary_files(root)                   # left by a run killed while extracting
+    shutil.rmtree(root / f".{remote.folder}.extracting", ignore_errors=True)   # an older version's
+    with folder_written_once(folder) as tmp:
+        extract(archive, tmp)
+        hoist(tmp / remote.folder, tmp)
     return folder
+
+
+def hoist(inner: Path, folder: Path) -> None:
+    """An archive holding one folder of the dataset's name (imagenette2-160/...): its contents become
+    `folder`'s own, so the dataset is <root>/imagenette2-160/train, not .../imagenette2-160/imagenette2-160."""
+    if not inner.is_dir():
+        return
+    aside = folder.with_name(folder.name + ".inner")
+    os.replace(inner, aside)
+    shutil.rmtree(folder)                    # what else the archive held beside it (as before: dropped)
+    os.replace(aside, folder)

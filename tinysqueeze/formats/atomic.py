@@ -1,12 +1,18 @@
 """Writing a file so that a crash never leaves half of it: into a temporary file beside it, then one
 rename. `os.replace` is atomic on POSIX, so a reader (or a resumed run) finds the old file or the
-new one, never a mixture. Checkpoints, weights, .tsq files, a run's metrics, curves and config, and
-a sweep's results are all written through `written_atomically`. (The dataset cache writes its
-arrays its own way, and downloads are verified before they are used.)"""
+new one, never a mixture. Every file tinysqueeze writes goes through here: checkpoints, weights,
+.tsq files, a run's metrics, curves and config, a sweep's results (`written_atomically`), the
+dataset cache (`written_once`: a file its name fixes, never rewritten) and a downloaded dataset's
+folder (`folder_written_once`). A temporary file carries the writing process's ID, so the ones a
+killed process left behind can be told from the ones a running process is still writing
+(`stale_temporary_files`)."""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -15,14 +21,52 @@ TEMPORARY_PATTERNS = ("*.tmp*.*", "*.tmp")    # temporary files: today's names, 
 
 def temporary_name(path: Path) -> Path:
     """runs/x/last.npz -> runs/x/last.tmp1234.npz (1234: this process): beside its file, with its suffix
-    kept (matplotlib reads the format from it), and its own to this process, so two processes writing
-    one path never write into one temporary file."""
-    return path.with_name(f"{path.stem}.tmp{os.getpid()}{path.suffix}")
+    kept (matplotlib reads the format from it), and its own to this process (and thread: -5678 after
+    the process ID, outside the main thread), so two writers of one path never share a temporary file."""
+    thread = "" if threading.current_thread() is threading.main_thread() else f"-{threading.get_native_id()}"
+    return path.with_name(f"{path.stem}.tmp{os.getpid()}{thread}{path.suffix}")
 
 
 def leftover_temporary_files(folder: Path) -> list[Path]:
     """The temporary files in `folder` that a process killed while writing left behind."""
     return sorted({p for pattern in TEMPORARY_PATTERNS for p in Path(folder).glob(pattern)})
+
+
+# The writer's process ID in a temporary name: today's (x.tmp1234.npy, x.tmp1234-5678.npy,
+# .folder.tmp1234.d) and the dataset cache's before it wrote through here (x.1234-5678.tmp.npy).
+WRITER_ID = re.compile(r"\.tmp(\d+)(?:-\d+)?\.|\.(\d+)-\d+\.tmp\.")
+
+
+def stale_temporary_files(folder: Path) -> list[Path]:
+    """The temporary files and folders in `folder` whose writing process no longer runs on this machine
+    (killed while writing: kill -9, out of memory, a power cut). Safe to delete while other processes
+    are writing in the same folder, which `leftover_temporary_files` is only under a lock."""
+    stale = []
+    for path in leftover_temporary_files(folder):
+        writer = WRITER_ID.search(path.name)
+        if writer and not process_is_running(int(writer.group(1) or writer.group(2))):
+            stale.append(path)
+    return stale
+
+
+def remove_stale_temporary_files(folder: Path) -> None:
+    for path in stale_temporary_files(folder):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def process_is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)                      # signal 0: asks only whether the process exists
+    except ProcessLookupError:
+        return False
+    except OverflowError:                    # a number no process can have
+        return False
+    except PermissionError:                  # another user's process
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -37,6 +81,57 @@ def written_atomically(path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def written_once(path) -> Iterator[Path]:
+    """with written_once(path) as tmp: write tmp. For a file whose content its name fixes (the dataset
+    cache: the name carries a hash of its inputs), that several processes may write at once: when the
+    block ends without an error, tmp becomes `path` in one step unless another writer got there
+    first, in which case theirs is kept and ours dropped. A finished file is never rewritten (a
+    reader that memory-mapped it keeps reading what it mapped). On an error tmp is removed."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        publish_once(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def publish_once(tmp: Path, final: Path) -> None:
+    """Moves a finished temporary file to its final name, atomically, unless that name exists already:
+    then ours is dropped and the one there kept."""
+    try:
+        os.link(tmp, final)                  # fails if `final` exists: never rewrites a finished file
+    except FileExistsError:
+        pass
+    except OSError:                          # a file system without hard links: rename, still atomic
+        if not final.exists():
+            os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def folder_written_once(path) -> Iterator[Path]:
+    """with folder_written_once(path) as tmp: fill the new, empty folder tmp. When the block ends
+    without an error, tmp becomes `path` in one rename (an empty folder at `path` is replaced; a full
+    one, another writer's, is kept and ours dropped). On an error tmp is removed, and `path` stays as
+    it was: a reader finds the whole folder or none."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.d")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, path)
+        except OSError:                      # a folder with files in it is there: another writer finished
+            if not (path.is_dir() and any(path.iterdir())):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_bytes_atomically(path, data: bytes) -> None:

@@ -8,15 +8,21 @@ several rounds, so a moment of machine noise lands on both sides alike instead o
 ratio (measured one side after the other, the same PyTorch step came out at 361 and at 654 img/s a
 minute apart). Reported:
 - training step (forward + cross-entropy + backward + SGD step) and inference (forward, eval mode):
-  the median over all rounds of each side, the ratio of the medians, and the spread of the ratio
-  over the rounds (each round's own ratio: lowest to highest);
+  the median over all rounds of each side, and the ratio: the median of the rounds' own ratios
+  (ours against theirs within one round, measured moments apart), with the lowest and highest
+  round beside it;
 - peak resident memory of a training step minus the worker's baseline after imports (each side in
   its own process, so each peak is its own);
 - a per-layer-type and per-layer breakdown of forward and backward time (one instrumented step);
 - achieved GFLOP/s (2 x MACs x 3 for a training step: the backward costs about twice the forward)
   against a large float32 matrix product measured in the same run: the ceiling;
-- the plain-NumPy twins of the Numba kernels at this configuration's largest shapes.
-Benchmarks print figures; nothing here asserts a timing.
+- the plain-NumPy twins of the Numba kernels at this configuration's largest shapes;
+- the same alternation with both sides in one Python process, as a notebook comparing them runs:
+  there our side has the C allocator as it comes (the command line's `keep_freed_memory` is a
+  process-wide setting a notebook has not made) and PyTorch's OpenMP threads live beside OpenBLAS's.
+Many short rounds (15 of one step by default) and the median of the per-round ratios hold on a
+shared machine better than a few long rounds; a run whose rounds disagree by more than 2x says so.
+`--quick` measures one configuration. Benchmarks print figures; nothing here asserts a timing.
 """
 from __future__ import annotations
 
@@ -285,20 +291,21 @@ class OurStep:
         with nn.no_grad():                           # inference keeps nothing, as torch.no_grad() below
             self.model.eval()(self.x)
 
-    def profile(self) -> dict:
+    def profile(self, detail: bool = True) -> dict:
+        """The step instrumented layer by layer; with detail, the NumPy twins timed too."""
         return {"macs": self.macs, "first_call": self.first_call, **instrumented_step(self.model.train(), self.x, self.y),
-                "twins": twin_timings(self.model, self.rng)}
+                "twins": twin_timings(self.model, self.rng) if detail else {}}
 
 
 class TorchStep:
-    """PyTorch's side, on torch_reference's SqueezeNet (2 threads, as many as the machine has here)."""
+    """PyTorch's side, on torch_reference's SqueezeNet (as many threads as the machine has cores)."""
 
     def __init__(self, model_name: str, size: int, batch: int):
         import torch
 
         from .torch_reference import squeezenet
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(os.cpu_count() or 1)      # as many as ours: OpenBLAS and Numba take every core
         self.torch = torch
         self.model = squeezenet(model_name)
         self.x = torch.randn(batch, 3, size, size)
@@ -316,29 +323,36 @@ class TorchStep:
         with self.torch.no_grad():
             self.model(self.x)
 
-    def profile(self) -> dict:
+    def profile(self, detail: bool = True) -> dict:
         return {"version": self.torch.__version__}
 
 
 def serve(side: str, model_name: str, size: int, batch: int) -> None:
-    """A worker (`bench --worker SIDE`): builds its side, warms up, reports its peak memory, then
-    answers `train K` / `infer K` (K timed steps) and `profile` on stdin, one JSON line each."""
+    """A worker (`bench --worker SIDE`): builds its side (`ours`, `torch`, or `both` in one process, as
+    a notebook comparing the two would), warms up, reports its peak memory, then answers
+    `train SIDE K` / `infer SIDE K` (K timed steps) and `profile SIDE DETAIL` on stdin, one JSON line
+    each."""
     baseline = current_rss_mb()
-    runner = (OurStep if side == "ours" else TorchStep)(model_name, size, batch)
-    for _ in range(2):
-        runner.train()
+    runners = {name: (OurStep if name == "ours" else TorchStep)(model_name, size, batch)
+               for name in (("ours", "torch") if side == "both" else (side,))}
+    for runner in runners.values():
+        for _ in range(2):
+            runner.train()
     reply = {"peak_mb": peak_rss_mb() - baseline}          # the peak of training steps only
-    runner.infer()
+    for runner in runners.values():
+        runner.infer()
     print(json.dumps(reply), flush=True)
     for line in sys.stdin:
-        command, *count = line.split()
+        command, *words = line.split()
         if command == "quit":
             break
+        runner = runners[words[0]]
         if command == "profile":
-            reply = runner.profile()
+            reply = runner.profile(detail=words[1] == "full")
         else:
             work, times = getattr(runner, command), []
-            for _ in range(int(count[0])):
+            work()                      # untimed: the first step after a pause finds cold caches and idle threads
+            for _ in range(int(words[1])):
                 start = time.perf_counter()
                 work()
                 times.append(time.perf_counter() - start)
@@ -376,31 +390,47 @@ class Worker:
         self.process.wait(timeout=60)
 
 
+# A run whose per-round ratios differ by more than this factor was measured on a busy machine.
+NOISY_SPREAD = 2.0
+
+
 def ratio_with_spread(ours: list[float], theirs: list[float]) -> dict:
-    """Per-round times of each side (seconds) -> ours as a fraction of their speed: the ratio of the
-    two medians, and the lowest and highest ratio of a single round."""
+    """Per-round times of each side (seconds) -> ours as a fraction of their speed: the median of the
+    rounds' own ratios (theirs / ours, both measured within seconds of each other, so a busy moment
+    lands on both), the lowest and highest of them, and `noisy` when those two differ by more than
+    NOISY_SPREAD (the machine was busy for part of the run: re-run it)."""
     per_round = [t / o for o, t in zip(ours, theirs)]
-    return {"ratio": statistics.median(theirs) / statistics.median(ours), "low": min(per_round),
-            "high": max(per_round)}
+    low, high = min(per_round), max(per_round)
+    return {"ratio": statistics.median(per_round), "low": low, "high": high, "noisy": high > NOISY_SPREAD * low}
 
 
-def compare(model_name: str, size: int, batch: int, rounds: int = 5, steps: int = 3, with_torch: bool = True) -> dict:
-    """One configuration, both sides alternately: -> our figures, PyTorch's (or None), the ratios."""
+def alternate(ask, sides, rounds: int, steps: int) -> dict:
+    """-> {(side, work): [median seconds of `steps` steps, one per round]}, asking each side in turn,
+    after a pause (SETTLE_S), round after round: ours, theirs, ours, theirs, ..."""
+    times = {(side, work): [] for side in sides for work in ("train", "infer")}
+    for _ in range(rounds):
+        for work in ("train", "infer"):
+            for side in sides:
+                time.sleep(SETTLE_S)
+                times[side, work].append(statistics.median(ask(side, f"{work} {side} {steps}")["times"]))
+    return times
+
+
+def compare(model_name: str, size: int, batch: int, rounds: int = 15, steps: int = 1, with_torch: bool = True,
+            detail: bool = True) -> dict:
+    """One configuration, both sides alternately, each in its own process: -> our figures, PyTorch's
+    (or None), the ratios. detail=False leaves the NumPy twins out of the profile (`--quick`)."""
     sides = {"ours": Worker("ours", model_name, size, batch)}
     try:
         if with_torch:
             sides["torch"] = Worker("torch", model_name, size, batch)
-        times = {(side, work): [] for side in sides for work in ("train", "infer")}
-        for _ in range(rounds):
-            for work in ("train", "infer"):
-                for side, worker in sides.items():           # ours, theirs, ours, theirs, ...
-                    time.sleep(SETTLE_S)
-                    times[side, work].append(statistics.median(worker.ask(f"{work} {steps}")["times"]))
+        times = alternate(lambda side, command: sides[side].ask(command), list(sides), rounds, steps)
         results = {}
         for side, worker in sides.items():
             step, infer = statistics.median(times[side, "train"]), statistics.median(times[side, "infer"])
             results[side] = {"step_s": step, "train_img_s": batch / step, "infer_s": infer, "infer_img_s": batch / infer,
-                             "peak_mb": worker.ready["peak_mb"], **worker.ask("profile")}
+                             "peak_mb": worker.ready["peak_mb"],
+                             **worker.ask(f"profile {side} {'full' if detail else 'brief'}")}
         ours = dict(results["ours"], model=model_name, size=size, batch=batch, rounds=rounds, steps=steps)
         ours["train_gflops"] = 2 * ours["macs"] * 3 * batch / ours["step_s"] / 1e9
         ratios = None
@@ -412,6 +442,19 @@ def compare(model_name: str, size: int, batch: int, rounds: int = 5, steps: int 
             worker.close()
 
 
+def compare_in_one_process(model_name: str, size: int, batch: int, rounds: int = 15, steps: int = 1) -> dict:
+    """Both sides in one Python process, as a notebook comparing them would (`bench --worker both`),
+    alternately as in `compare`: -> {"train": ratio_with_spread, "infer": ...}. The process runs with
+    the C allocator as it comes (no `keep_freed_memory`, which only the command line sets) and with
+    both thread pools, PyTorch's and OpenBLAS's, alive in it."""
+    worker = Worker("both", model_name, size, batch)
+    try:
+        times = alternate(lambda side, command: worker.ask(command), ["ours", "torch"], rounds, steps)
+        return {work: ratio_with_spread(times["ours", work], times["torch", work]) for work in ("train", "infer")}
+    finally:
+        worker.close()
+
+
 def torch_available() -> bool:
     try:
         import importlib.util
@@ -421,7 +464,7 @@ def torch_available() -> bool:
 
 
 # ------------------------------------------------------------------------ the report
-def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: float) -> str:
+def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: float, one_process: dict | None = None) -> str:
     lines = []
     head = f"{ours['model']} at {ours['size']}px, batch {ours['batch']}"
     lines.append(head)
@@ -441,9 +484,18 @@ def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: flo
     row("train step (median, ms)", "step_s", "{:.1f}", "train", scale=1000)
     row("inference images/s", "infer_img_s", "{:.1f}", "infer")
     row("peak memory, training (MB)", "peak_mb", "{:.0f}")
-    lines.append(f"(medians over {ours['rounds']} alternating rounds of {ours['steps']} steps; ratio: ours as a "
-                 "fraction of PyTorch's speed, the ratio of the medians, with the lowest and highest ratio of "
-                 "one round; for memory, PyTorch's / ours)")
+    lines.append(f"(times: medians over {ours['rounds']} alternating rounds of {ours['steps']} step(s), each side in "
+                 "its own process; ratio: ours as a fraction of PyTorch's speed, the median of the rounds' own "
+                 "ratios, with the lowest and highest; for memory, PyTorch's / ours)")
+    if one_process:
+        lines.append("both in one process, as a notebook compares them: " + ", ".join(
+            f"{work} {r['ratio']:.2f}x ({r['low']:.2f}-{r['high']:.2f})" for work, r in one_process.items())
+            + " (the C allocator as it comes, without keep_freed_memory, and both thread pools in one process)")
+    noisy = [work for r in (ratios, one_process) if r for work, v in r.items() if v["noisy"]]
+    if noisy:
+        lines.append(f"warning: the rounds of {', '.join(sorted(set(noisy)))} disagree by more than "
+                     f"{NOISY_SPREAD:g}x (lowest against highest ratio): the machine was busy for part of the run; "
+                     "re-run on a quiet machine before quoting these ratios")
     lines.append(f"achieved {ours['train_gflops']:.1f} GFLOP/s in the training step; float32 GEMM ceiling in this "
                  f"run: {gemm:.1f} GFLOP/s ({100 * ours['train_gflops'] / gemm:.0f}%)")
     total = ours["instrumented_s"]
@@ -471,7 +523,8 @@ def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: flo
         by_layer[layer][phase == "backward"] += v
     lines.append("  per layer (forward + backward, ms): " + ", ".join(
         f"{name} {1000 * sum(v):.1f}" for name, v in sorted(by_layer.items(), key=lambda kv: -sum(kv[1]))[:8]))
-    lines.append("Numba kernels against their NumPy twins (median ms):")
+    if ours["twins"]:
+        lines.append("Numba kernels against their NumPy twins (median ms):")
     for name, (fast, slow) in ours["twins"].items():
         lines.append(f"  {name:<36} numba {1000 * fast:7.2f}  numpy {1000 * slow:7.2f}  ({slow / fast:4.1f}x)")
     lines.append("first call of a kernel in a fresh process (loads the on-disk compile cache, or compiles): "
@@ -479,14 +532,22 @@ def report(ours: dict, torch_result: dict | None, ratios: dict | None, gemm: flo
     return "\n".join(lines)
 
 
-def run_bench(configs=CONFIGS, rounds: int = 5, steps: int = 3, with_torch: bool | None = None) -> str:
+QUICK_CONFIG, QUICK_ROUNDS = ("squeezenet1_1", 64, 64), 7
+
+
+def run_bench(configs=CONFIGS, rounds: int = 15, steps: int = 1, with_torch: bool | None = None,
+              quick: bool = False) -> str:
+    """Every configuration: both sides in their own processes (`compare`) and, with PyTorch, both in
+    one process (`compare_in_one_process`). quick: the configurations given (the command line gives
+    QUICK_CONFIG), no one-process comparison and no NumPy twins."""
     with_torch = torch_available() if with_torch is None else with_torch
     gemm = gemm_gflops()
     out = [f"tinysqueeze bench: {cpu_name()}, {os.cpu_count()} cores, float32 GEMM {gemm:.1f} GFLOP/s; "
-           + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} steps)" if with_torch
+           + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} step(s))" if with_torch
               else "PyTorch not installed (make bench installs it when it can)")]
     for model, size, batch in configs:
-        result = compare(model, size, batch, rounds, steps, with_torch)
+        result = compare(model, size, batch, rounds, steps, with_torch, detail=not quick)
+        one_process = compare_in_one_process(model, size, batch, rounds, steps) if with_torch and not quick else None
         out.append("")
-        out.append(report(result["ours"], result["torch"], result["ratios"], gemm))
+        out.append(report(result["ours"], result["torch"], result["ratios"], gemm, one_process))
     return "\n".join(out)
