@@ -55,7 +55,7 @@ summary: $(STAMP)
 # Optional: PyTorch beside tinysqueeze (a CPU wheel), then the parity tests against it.
 test-torch: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pytest tests/test_torch_parity.py
+	$(PY) -m pytest tests/models/test_torch_parity.py
 
 # Speed and memory against PyTorch (installed beside tinysqueeze when this machine can: a CPU wheel).
 bench: $(STAMP)

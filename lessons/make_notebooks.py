@@ -2,7 +2,7 @@
 
     python lessons/make_notebooks.py [--out FOLDER] [LESSON.md ...]
 
-The markdown lessons stay the one source (tests/test_lessons.py runs their snippets); a notebook is
+The markdown lessons stay the one source (tests/docs/test_lessons.py runs their snippets); a notebook is
 made from one, never edited by hand. jupytext reads the markdown: each ```python block becomes a code
 cell, the prose markdown cells. Then each ```output block (what the snippet above it must print)
 becomes a markdown cell of its own, "Expected output", right where the lesson has it; and two cells
@@ -21,7 +21,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 LESSONS = Path(__file__).resolve().parent
 OUTPUT = re.compile(r"^```output\n(.*?)^```[ \t]*$\n?", re.S | re.M)
-EXPECTED = "**Expected output** (the lesson's; `tests/test_lessons.py` checks that the cell above prints it):"
+EXPECTED = "**Expected output** (the lesson's; `tests/docs/test_lessons.py` checks that the cell above prints it):"
 NOTE = """*This notebook is made from `lessons/{name}` by `make notebooks`: run the cells in order, change them,
 run them again. To change the lesson itself, edit the markdown file (a notebook made again from it replaces
 this one). Under each cell that prints, "Expected output" is what the lesson says it prints.*

@@ -1,8 +1,10 @@
 """What many test files share: a tiny training run's settings (as a TrainConfig and as `train`'s flags),
-a tiny synthetic set and its loader, and finished tiny runs, each trained once per session.
+a tiny synthetic set, its loader and a fixed batch of it, finished tiny runs (each trained once per
+session), and a run's metrics.csv as rows.
 
 Tiny means seconds: 32 px, 48 training and 20 validation images of `--data synthetic`, batches of 16.
 A test that needs other numbers says so where it asks: tiny_config(out, epochs=3, optimizer="sgd")."""
+import csv
 import shutil
 
 import pytest
@@ -38,6 +40,17 @@ def tiny_loader(n=32, batch_size=16, size=32, train=True, seed=0) -> DataLoader:
     return DataLoader(data, batch_size, size, train, mean, std)
 
 
+def fixed_batch(n=32, size=32, seed=0):
+    """n synthetic images with their labels, centre-cropped and normalised: no augmentation."""
+    return next(tiny_loader(n, batch_size=n, size=size, train=False, seed=seed).batches(0))
+
+
+def read_rows(run):
+    """A run folder's metrics.csv -> its rows, as dicts of strings."""
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """tiny_runs(**changes): the folder of a finished run of tiny_config(**changes), trained the first
@@ -71,7 +84,7 @@ def tiny_run_copy(tiny_run, tmp_path):
 # A marker per lesson of lessons/README.md (lesson_start, lesson0, lesson1, ..., lesson5b, lesson11b, ...,
 # lesson19) on the tests that protect the code that lesson explains. Each lesson's own checks (its
 # snippets, the names it points at, its assignment's grading) are found by file name; the tests of its
-# code are listed here, as patterns on "file::test name". tests/test_lessons.py holds every lesson to
+# code are listed here, as patterns on "file::test name". tests/docs/test_lessons.py holds every lesson to
 # having tests and every pattern to matching one.
 LESSON_TESTS = {
     "start": [r"test_scalar\.py::"],
@@ -89,18 +102,19 @@ LESSON_TESTS = {
     "4": [r"test_layers\.py::test_(softmax|bad_labels)",
           r"test_gradcheck\.py::test_layer_gradients_match_finite_differences\[SoftmaxCrossEntropy"],
     "5": [r"test_gradcheck\.py::"],
-    "5b": [r"test_step\.py::", r"test_train\.py::test_(the_default_recipe_overfits|a_few_steps_move)"],
+    "5b": [r"test_step\.py::", r"test_training_loop\.py::test_(the_default_recipe_overfits|a_few_steps_move)"],
     "6": [r"test_models\.py::test_(fire|bypass)"],
     "7": [r"test_models\.py::test_(parameter_counts|v1_|any_input|torchvision|initiali|initial_loss|skipping|"
           r"logits|registry)", r"test_layers\.py::test_a_(convolution|concatenation)_with_the_batch_inside"],
     "8": [r"test_models\.py::test_(squeeze_ratio|pct_3x3|default_meta|invalid_meta)"],
     "9": [r"test_io\.py::"],
     "10": [r"test_datasets\.py::"],
-    "11": [r"test_train\.py::test_(sgd|adam|lars|learning_rate|warm_up|the_training_loop|the_lars|a_new_run|"
-           r"a_dead_network|dead_classes|a_healthy_run|the_liveness)", r"test_diagnose\.py::"],
+    "11": [r"test_optimizers\.py::", r"test_training_loop\.py::test_(the_training_loop|a_new_run|a_dead_network|"
+           r"dead_classes|a_healthy_run)", r"test_evaluation\.py::test_the_liveness", r"test_diagnose\.py::"],
     "11b": [r"test_activations\.py::"],
-    "12": [r"test_train\.py::test_(metrics_say|validation_sees|each_epoch_has|the_shuffle|evaluate_)"],
-    "13": [r"test_run_folder\.py::", r"test_train\.py::test_(resume|a_kill|best_npz|a_checkpoint_that|"
+    "12": [r"test_training_loop\.py::test_(metrics_say|validation_sees|each_epoch_has|the_shuffle)",
+           r"test_evaluation\.py::test_evaluate_", r"test_command_errors\.py::test_evaluate_json"],
+    "13": [r"test_run_folder\.py::", r"test_resume_and_locks\.py::test_(resume|a_kill|best_npz|a_checkpoint_that|"
            r"damaged|interrupting|a_ctrl_c)"],
     "14": [r"test_kernels\.py::test_(the_backends|every_layer_runs|the_fastest|the_environment|an_unknown|a_bad_kernel|"
            r"the_batch_inside_twins)", r"test_memory\.py::", r"test_blas_threads\.py::", r"test_bench\.py::", r"test_layers\.py::test_a_cnhw",
@@ -154,7 +168,7 @@ def pytest_collection_modifyitems(config, items):
         for lesson in found[f"{item.path.name}::{item.name}"]:
             item.add_marker(lesson_marker(lesson))
     import os
-    if os.environ.get("TINYSQUEEZE_LESSON_MAP"):       # tests/test_lessons.py asks for the whole table
+    if os.environ.get("TINYSQUEEZE_LESSON_MAP"):       # tests/docs/test_lessons.py asks for the whole table
         import json
         with open(os.environ["TINYSQUEEZE_LESSON_MAP"], "w") as out:
             json.dump(found, out)

@@ -2,7 +2,7 @@
 
 The package's folders are its layers, and imports flow one way, down `LAYERS` (bottom first): a
 module may import from its own layer or any below, never from one above. docs/ARCHITECTURE.md is
-the map (what each folder holds, and why this order); tests/test_architecture.py holds the code and
+the map (what each folder holds, and why this order); tests/docs/test_architecture.py holds the code and
 the map to this list.
 """
 __version__ = "0.1.0"

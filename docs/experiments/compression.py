@@ -1,4 +1,4 @@
-"""The compression results in the README: Deep Compression on the Imagenette SqueezeNet 1.1.
+"""The compression results in docs/RESULTS.md: Deep Compression on the Imagenette SqueezeNet 1.1.
 
     python docs/experiments/compression.py runs/imagenette72-squeezenet1_1/best.npz ../shared/data/imagenette72 [OUT_DIR]
     python docs/experiments/compression.py --plot OUT.png LABEL=results.json [LABEL=results.json ...]

@@ -1,4 +1,4 @@
-"""The seed tables of the README and lesson 11, from run folders.
+"""The seed tables of docs/RESULTS.md and lesson 11, from run folders.
 
     python docs/experiments/seed_table.py LABEL=runs/a,runs/b,... [LABEL=...] [--copy docs/results/seeds]
 

@@ -1,7 +1,7 @@
 """Convolution by its definition: four nested loops, forward and backward (CS231n's `conv_forward_naive`).
 
 Slow on purpose: this is the bridge from the formula to `Conv2d`'s im2col and matrix products
-(lesson 1). `tests/test_layers.py` holds `Conv2d` equal to these loops, values and gradients.
+(lesson 1). `tests/layers/test_layers.py` holds `Conv2d` equal to these loops, values and gradients.
 
 Like every deep-learning library, "convolution" here is cross-correlation: the kernel is not
 flipped. For one image, filter f and output pixel (oh, ow):

@@ -1,5 +1,5 @@
 """torchvision's SqueezeNet written out in PyTorch, the one PyTorch model tinysqueeze compares itself
-with: the benchmark (`bench.py`) and the optional parity tests (`tests/test_torch_parity.py`).
+with: the benchmark (`bench.py`) and the optional parity tests (`tests/models/test_torch_parity.py`).
 torchvision itself does not install beside the CPU wheel here. Same modules, same child indices,
 so the same state_dict keys as torchvision's and as tinysqueeze's own `models/squeezenet.py`.
 

@@ -1,0 +1,118 @@
+"""The benchmark's arithmetic and its worker protocol (never a timing: benchmarks print figures)."""
+import pytest
+
+from tinysqueeze.studies.bench import compare, ratio_with_spread
+
+
+def test_the_ratio_is_the_median_of_the_rounds_own_ratios_with_its_spread():
+    ours = [0.20, 0.10, 0.40]          # seconds per step in three rounds
+    theirs = [0.10, 0.10, 0.10]        # per-round ratios (theirs / ours): 0.5, 1.0, 0.25
+    result = ratio_with_spread(ours, theirs)
+    assert result["ratio"] == pytest.approx(0.5)              # the median of 0.5, 1.0, 0.25
+    assert result["low"] == pytest.approx(0.25)               # round 3: 0.10 / 0.40
+    assert result["high"] == pytest.approx(1.0)               # round 2: 0.10 / 0.10
+    assert result["noisy"]                                    # 1.0 is 4x 0.25: more than 2x apart
+
+
+def test_a_busy_moment_on_both_sides_does_not_move_the_median_of_ratios():
+    """We run at half their speed. Round 3 ran while the machine was busy (both sides 3x slower),
+    round 2 while it was busy during their turn only. The rounds' own ratios are 0.5, 3.0, 0.5: the
+    median is 0.5. The ratio of the medians would be 1.5 / 1.0 = 1.5x, pairing a quiet round of ours
+    with a busy one of theirs."""
+    ours = [1.0, 1.0, 3.0]
+    theirs = [0.5, 3.0, 1.5]
+    result = ratio_with_spread(ours, theirs)
+    assert result["ratio"] == pytest.approx(0.5)
+    assert (result["low"], result["high"]) == (pytest.approx(0.5), pytest.approx(3.0))
+    assert result["noisy"]                                    # round 2 is 6x the others: flagged
+    assert ratio_with_spread([1.0, 1.0], [0.5, 1.0])["noisy"] is False   # exactly 2x apart: not flagged
+    assert ratio_with_spread([1.0, 1.0], [0.49, 1.0])["noisy"] is True
+
+
+def test_the_report_warns_when_the_rounds_disagree_and_shows_the_one_process_ratio():
+    from tinysqueeze.studies.bench import report
+
+    ours = {"model": "squeezenet1_1", "size": 32, "batch": 2, "rounds": 3, "steps": 1, "step_s": 0.1,
+            "train_img_s": 20.0, "infer_s": 0.05, "infer_img_s": 40.0, "peak_mb": 10.0, "train_gflops": 1.0,
+            "instrumented_s": 0.1, "loss_s": 0.001, "optim_s": 0.001, "by_type": {}, "by_layer": {}, "twins": {},
+            "first_call": {}, "kernels": {}}
+    theirs = dict(ours, version="2.13.0")
+    quiet = {"ratio": 1.0, "low": 0.9, "high": 1.1, "noisy": False}
+    busy = {"ratio": 1.0, "low": 0.3, "high": 1.1, "noisy": True}
+    calm = report(ours, theirs, {"train": quiet, "infer": quiet}, 10.0, {"train": quiet, "infer": quiet})
+    assert "warning" not in calm and "both in one process" in calm and "train 1.00x (0.90-1.10)" in calm
+    loud = report(ours, theirs, {"train": quiet, "infer": busy}, 10.0, {"train": busy, "infer": quiet})
+    warning = [line for line in loud.splitlines() if line.startswith("warning")]
+    assert len(warning) == 1 and "infer, train" in warning[0] and "re-run" in warning[0]
+    assert "NumPy twins" not in calm                          # --quick: no twins measured, no header
+
+
+def test_quick_measures_one_configuration_in_fewer_rounds():
+    from tinysqueeze.cli import build_parser
+    from tinysqueeze.studies.bench import QUICK_CONFIG
+
+    args = build_parser().parse_args(["bench", "--quick"])
+    assert args.quick and args.rounds is None and args.steps == 1
+    assert QUICK_CONFIG == ("squeezenet1_1", 64, 64)
+
+
+@pytest.mark.slow
+def test_a_worker_measures_our_side_and_reports_its_profile():
+    result = compare("squeezenet1_1", 32, 2, rounds=2, steps=1, with_torch=False)
+    ours = result["ours"]
+    assert result["torch"] is None and result["ratios"] is None
+    assert ours["step_s"] > 0 and ours["infer_s"] > 0 and ours["peak_mb"] >= 0
+    assert ours["train_img_s"] == pytest.approx(2 / ours["step_s"])
+    assert {"by_type", "by_layer", "twins", "first_call", "macs"} <= set(ours)
+
+
+def test_the_products_flops_are_counted_as_derived_by_hand():
+    """2*K FLOPs per entry of a product, batched or not: (3x4)@(4x5) is 2*4*15 = 120; (2, 3, 4)@(2, 4, 5)
+    is 240."""
+    import numpy as np
+
+    from tinysqueeze.studies.bench import counted
+
+    spent = {"matmul": 0.0, "matmul_flop": 0.0}
+    product = counted(np.matmul, spent)
+    product(np.ones((3, 4)), np.ones((4, 5)))
+    assert spent["matmul_flop"] == 120
+    product(np.ones((2, 3, 4)), np.ones((2, 4, 5)))
+    assert spent["matmul_flop"] == 120 + 240 and spent["matmul"] > 0
+
+
+def test_a_training_steps_products_are_three_times_the_forwards_but_for_the_image_gradient():
+    """Every multiply-accumulate of the forward (the summary's count, worked out from the layer shapes)
+    happens three times in a step -- forward, weight gradient, input gradient -- except the input
+    gradient of conv1, which needs none (image_grad=False): the FLOPs every product reports add up."""
+    import numpy as np
+
+    from tinysqueeze.models import squeezenet1_1
+    from tinysqueeze.models.summary import table
+    from tinysqueeze.studies.bench import instrumented_step
+
+    model = squeezenet1_1(num_classes=10, image_grad=False)
+    rows = table(model, 32)
+    macs, conv1 = sum(r.macs for r in rows), rows[0].macs
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2, 3, 32, 32)).astype(np.float32), np.array([1, 2])
+    flop = instrumented_step(model.train(), x, y)["kernels"]["matmul_flop"]
+    assert flop == 2 * 2 * (3 * macs - conv1)
+
+
+def test_the_report_names_the_cpu_it_ran_on(tmp_path):
+    from tinysqueeze.studies.bench import cpu_name
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n")
+    assert cpu_name(str(info)) == "Intel(R) Xeon(R) CPU @ 2.20GHz"
+    assert cpu_name(str(tmp_path / "missing")) != ""                # another system: Python's guess
+
+
+def test_the_gemm_ceiling_is_the_fastest_product_not_the_median(monkeypatch):
+    """A ceiling is what the machine can do: one busy moment in the repeats must not lower it. With
+    products timed at 4, 1, 3, 5, 2, 6, 7 s, the ceiling is 2 n^3 / 1 s (the median, 4 s, would say a quarter)."""
+    from tinysqueeze.studies import bench
+    clock = iter([0, 4, 10, 11, 20, 23, 30, 35, 40, 42, 50, 56, 60, 67])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    assert bench.gemm_gflops(n=10, repeats=7) == 2 * 10**3 / 1 / 1e9
