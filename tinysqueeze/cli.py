@@ -460,7 +460,7 @@ def add_training_arguments(p, set_per_run: tuple[str, ...] = ()) -> None:
     sets its own model, seed and folder)."""
     from dataclasses import MISSING, fields
 
-    from .training.train import RECIPES, TrainConfig
+    from .training.config import RECIPES, TrainConfig
 
     parsers = {"int": int, "float": float, "float | None": float, "str": str, "dict": json_object}
     for f in fields(TrainConfig):

@@ -200,7 +200,7 @@ def test_the_data_fingerprint_sees_labels_that_differ_on_the_same_images():
     the labels: the fingerprint hashes both (the swapped files above change the images too)."""
     from dataclasses import replace
 
-    from tinysqueeze.training.train import data_fingerprint
+    from tinysqueeze.distributed.handshake import data_fingerprint
 
     train_set, val_set = tiny_data(16), tiny_data(10, seed=1)
     moved = train_set.labels.copy()

@@ -212,7 +212,7 @@ def test_a_config_with_another_optimizer_takes_that_optimizers_recipe(tmp_path):
     from dataclasses import asdict
 
     from tinysqueeze.cli import parse_arguments, train_config
-    from tinysqueeze.training.train import RECIPES
+    from tinysqueeze.training.config import RECIPES
 
     saved = tmp_path / "config.json"
     saved.write_text(__import__("json").dumps(asdict(TINY)))

@@ -61,7 +61,7 @@ def default_recipe_model(x, seed=0):
     """squeezenet1_1 without dropout, started and optimised exactly as `train` does by default."""
     from tinysqueeze.models import squeezenet1_1
     from tinysqueeze.optim import make_optimizer
-    from tinysqueeze.training.train import RECIPES
+    from tinysqueeze.training.config import RECIPES
     config = TrainConfig()
     recipe = RECIPES[config.optimizer]
     model = squeezenet1_1(num_classes=10, dropout=0.0, seed=seed, image_grad=False)
