@@ -100,8 +100,8 @@ def written_once(path) -> Iterator[Path]:
 
 
 def publish_once(tmp: Path, final: Path) -> None:
-    """Moves a finished temporary file to its final name, atomically, unless that name exists already:
-    then ours is dropped and the one there kept."""
+    """Gives a finished temporary file its final name, atomically, unless that name exists already
+    (then the one there is kept; `written_once` removes ours)."""
     try:
         os.link(tmp, final)                  # fails if `final` exists: never rewrites a finished file
     except FileExistsError:
@@ -109,8 +109,6 @@ def publish_once(tmp: Path, final: Path) -> None:
     except OSError:                          # a file system without hard links: rename, still atomic
         if not final.exists():
             os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

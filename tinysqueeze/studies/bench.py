@@ -73,7 +73,8 @@ def current_rss_mb() -> float:
         return megabytes(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
 
 
-def median_time(fn, repeats: int, warmup: int) -> float:
+def run_times(fn, repeats: int, warmup: int) -> list[float]:
+    """Seconds of each of `repeats` calls of fn, after `warmup` untimed ones."""
     for _ in range(warmup):
         fn()
     times = []
@@ -81,7 +82,11 @@ def median_time(fn, repeats: int, warmup: int) -> float:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn, repeats: int, warmup: int) -> float:
+    return statistics.median(run_times(fn, repeats, warmup))
 
 
 def gemm_gflops(n: int = 1024, repeats: int = 7) -> float:
@@ -90,13 +95,7 @@ def gemm_gflops(n: int = 1024, repeats: int = 7) -> float:
     product down; the median of a busy run once put the ceiling below the step's own GEMMs)."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
-    a @ b
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        seconds.append(time.perf_counter() - start)
-    return 2 * n**3 / min(seconds) / 1e9
+    return 2 * n**3 / min(run_times(lambda: a @ b, repeats, 1)) / 1e9
 
 
 # ------------------------------------------------------------------------ tinysqueeze, one config
