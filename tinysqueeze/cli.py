@@ -104,7 +104,7 @@ def predict_arguments(p) -> None:
 
 def cmd_predict(args) -> int:
     from .evaluation.predict import format_predictions, predict_files, preprocessing, read_class_names
-    from .training.runs import check_named_model, load_model, load_run
+    from .training.loading import check_named_model, load_model, load_run
 
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
@@ -218,7 +218,8 @@ def cmd_evaluate(args) -> int:
     from .evaluation.evaluate import evaluate, format_evaluation, summary
     from .evaluation.plots import plot_confusion
     from .formats.atomic import check_output
-    from .training.runs import data_for, load_run, loader_for, refuse_run_file
+    from .training.loading import data_for, load_run, loader_for
+    from .training.runs import refuse_run_file
 
     confusion = (args.confusion if args.confusion is not None
                  else Path(args.checkpoint).with_name(f"{Path(args.checkpoint).stem}-confusion-{args.split}.png"))
@@ -281,7 +282,8 @@ def cmd_compress(args) -> int:
     from .compress.quantize import check_bits
     from .formats.atomic import check_output
     from .models import get_model
-    from .training.runs import compression_data, load_model, refuse_run_file
+    from .training.loading import compression_data, load_model
+    from .training.runs import refuse_run_file
 
     check_density(args.density), check_bits(args.bits)
     check_output(args.out, "--out", ".tsq", {"--checkpoint": args.checkpoint, "--data": args.data}, args.overwrite)

@@ -17,7 +17,7 @@ from tinysqueeze.evaluation.evaluate import evaluate
 from tinysqueeze.evaluation.plots import pyplot, save_figure
 from tinysqueeze.models.size import megabytes
 from tinysqueeze.studies.stats import labelled_groups
-from tinysqueeze.training.runs import data_for, load_run, loader_for
+from tinysqueeze.training.loading import data_for, load_run, loader_for
 
 POINTS = [(0.5, 8), (0.5, 6), (0.5, 4), (0.33, 6)]
 PRUNE_EPOCHS = 3        # fine-tuning after pruning

@@ -14,7 +14,8 @@ from pathlib import Path
 from tinysqueeze.evaluation.plots import plot_runs
 from tinysqueeze.models.size import fp32_megabytes
 from tinysqueeze.studies.stats import format_mean_spread, labelled_groups
-from tinysqueeze.training.runs import RunFolder, load_run
+from tinysqueeze.training.loading import load_run
+from tinysqueeze.training.runs import RunFolder
 
 
 def gain_in_last_epochs(epochs, last=5):

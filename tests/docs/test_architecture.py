@@ -94,7 +94,7 @@ def test_a_checkpoint_written_before_the_redesign_loads_evaluates_and_resumes(tm
     import shutil
 
     from tinysqueeze.cli import main
-    from tinysqueeze.training.runs import load_run
+    from tinysqueeze.training.loading import load_run
 
     model, meta, optimizer_state = load_run(OLD_CHECKPOINT)
     assert meta.model == "squeezenet_meta" and meta.model_args["base_e"] == 4 and meta.epoch == 0
@@ -111,10 +111,10 @@ def test_a_checkpoint_written_before_the_redesign_loads_evaluates_and_resumes(tm
 
 @pytest.mark.slow
 def test_a_compressed_design_space_point_loads_as_itself(tmp_path):
-    """A .tsq names its model and that model's arguments, so runs.load_model rebuilds the same network."""
+    """A .tsq names its model and that model's arguments, so loading.load_model rebuilds the same network."""
     from tinysqueeze.compress import deep_compress, save_compressed
     from tinysqueeze.models import get_model
-    from tinysqueeze.training.runs import load_model
+    from tinysqueeze.training.loading import load_model
 
     point = get_model("squeezenet_meta", num_classes=4, sr=0.25, pct_3x3=0.75, version="1_1")
     compressed = deep_compress(point, 0.5, 4)

@@ -459,7 +459,7 @@ def test_a_tsq_header_of_the_wrong_shape_is_one_error_line(hostile, case):
 
 def test_the_hostile_pth_files_are_refused_in_process_too(hostile):
     """The library, called directly (as lesson 9 does), refuses the same files with a ValueError."""
-    from tinysqueeze.training.runs import load_model
+    from tinysqueeze.training.loading import load_model
     for case, (_, (path, *_says)) in hostile.items():
         if case.startswith("pth/"):
             with pytest.raises(ValueError, match=re.escape(str(path))):

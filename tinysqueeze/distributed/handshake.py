@@ -39,7 +39,7 @@ def data_fingerprint(train_set, val_set) -> tuple:
 
 def share_state(world: World, model, optimizer, meta, rows: list[dict], data) -> list[dict]:
     """Rank 0's weights, optimizer state, dropout generators and place in the run, on every rank; then
-    every rank checks that its data and weights are rank 0's. meta: the run's RunMeta (training/runs.py;
+    every rank checks that its data and weights are rank 0's. meta: the run's RunMeta (training/run_meta.py;
     its epoch and best top-1 are set here); data: `data_fingerprint`'s. -> metrics.csv's rows so far."""
     state = world.broadcast_object({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "generators": model.generator_states(), "epoch": meta.epoch,

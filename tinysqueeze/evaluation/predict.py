@@ -1,4 +1,4 @@
-"""Classify image files with a model: top-k classes with their probabilities (runs.load_model
+"""Classify image files with a model: top-k classes with their probabilities (loading.load_model
 builds the model from any weights file)."""
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def predict_files(model, paths, crop=224, resize=None, mean=IMAGENET_MEAN, std=I
 
 def preprocessing(meta=None, image_size: int = 224) -> dict:
     """predict_files' keyword arguments: a training run's own crop, resize and statistics (meta: a
-    runs.RunMeta), or ImageNet's at `image_size` for weights without a run."""
+    run_meta.RunMeta), or ImageNet's at `image_size` for weights without a run."""
     if meta is None:
         return dict(crop=image_size)
     return dict(crop=meta.image_size, resize=stored_size(meta.image_size), mean=meta.mean, std=meta.std)

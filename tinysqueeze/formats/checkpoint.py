@@ -203,7 +203,7 @@ def load_checkpoint(path, meta_only: bool = False) -> tuple[dict, dict, dict]:
             meta = json.loads(bytes(data["meta"]).decode())
             model = {} if meta_only else dict(checkpoint_weights(data))
             optim = {} if meta_only else {k[len("optimizer."):]: data[k] for k in data.files if k.startswith("optimizer.")}
-    except RecursionError:      # a meta nested too deeply: training/runs.py read_checkpoint names it
+    except RecursionError:      # a meta nested too deeply: training/run_meta.py read_checkpoint names it
         raise
     except (ValueError, *ZIP_ERRORS) as error:
         if isinstance(error, ValueError) and str(path) in str(error):

@@ -7,7 +7,7 @@ Read it top to bottom: `prepare` (what a run needs, or what a resumed run had: i
 loaders, network and starting state), `fit` (the epochs: train, validate, record), `train_epoch` (the
 steps: each one `train_step` of optim/step.py, timed and counted). Beside it: config.py
 (`TrainConfig`, every setting and its default, and `RECIPES`), runs.py (`RunFolder`, the only code
-that knows a run folder's files), liveness.py (is the network still alive?), and, for several
+that knows a run folder's files), run_meta.py (`RunMeta`, what a checkpoint says), liveness.py (is the network still alive?), and, for several
 processes, distributed/handshake.py.
 
 The recipe follows the paper's Caffe solver (SGD, momentum 0.9, weight decay 2e-4, "poly" learning
@@ -39,7 +39,8 @@ from ..optim import NonFiniteLoss, learning_rate, make_optimizer, train_step, tr
 from .config import TrainConfig, continued_config
 from .interrupts import stop_if_interrupted
 from .liveness import TrainingDiverged, check_alive
-from .runs import ResumePoint, RunFolder, RunMeta
+from .run_meta import RunMeta
+from .runs import ResumePoint, RunFolder
 
 
 # ---------------------------------------------------------------------------- what a run needs
