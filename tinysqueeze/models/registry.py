@@ -32,6 +32,11 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
+# What a file's or a user's model arguments may never set: get_model's own arguments (the class count
+# comes from the data or the weights, the seed from --seed; image_grad is for training to choose).
+RESERVED_MODEL_ARGS = frozenset({"num_classes", "seed", "image_grad"})
+
+
 def get_model(name: str, num_classes: int = 1000, seed: int = 0, image_grad: bool = True, fast: bool = True,
               **model_args):
     """Builds the model `name` (see `model_names()`); an unknown name lists the known ones.
@@ -50,7 +55,7 @@ def get_model(name: str, num_classes: int = 1000, seed: int = 0, image_grad: boo
     if model_args and name != "squeezenet_meta":
         raise ValueError(f"model {name!r} takes no model arguments (got {', '.join(model_args)}); "
                          "use squeezenet_meta for a point of the design space")
-    reserved = sorted(set(model_args) & {"num_classes", "seed", "image_grad", "fast"})
+    reserved = sorted(set(model_args) & (RESERVED_MODEL_ARGS | {"fast"}))
     if reserved:
         raise ValueError(f"model arguments may not set {', '.join(reserved)}: those are get_model's own arguments "
                          "(--num-classes comes from the data, --seed)")

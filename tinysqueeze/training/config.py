@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..datasets import MAX_IMAGE_SIZE, SYNTHETIC_SIZES
+from ..models.registry import RESERVED_MODEL_ARGS
 from ..models.squeezenet import MIN_IMAGE_SIZE
 
 # The recipe, one row per optimizer: what `train` uses when a setting is not given. Each uses the
@@ -86,7 +87,7 @@ class TrainConfig:
     def validate(self) -> None:
         if not str(self.out).strip():
             raise ValueError("--out is empty: name the run's folder (e.g. runs/mine)")
-        reserved = sorted(set(self.model_args) & {"num_classes", "seed", "image_grad"}) if isinstance(
+        reserved = sorted(set(self.model_args) & RESERVED_MODEL_ARGS) if isinstance(
             self.model_args, dict) else []
         if reserved:
             raise ValueError(f"--model-args may not set {', '.join(reserved)}: those have flags of their own "

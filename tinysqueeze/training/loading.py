@@ -15,6 +15,7 @@ from ..formats.checkpoint import is_checkpoint
 from ..formats.tsq import is_tsq, read_tsq
 from ..formats.weights import load_weights, strip_module_prefix
 from ..models import get_model
+from ..models.registry import RESERVED_MODEL_ARGS
 from .run_meta import RunMeta, read_checkpoint
 
 
@@ -79,7 +80,7 @@ def load_model(path, model_name: str | None = None, default_model: str | None = 
 def check_model_args(model_args: dict, path) -> dict:
     """A file's model arguments may not set what the weights themselves say (the class count) or what
     only a fresh model takes (its seed, image_grad)."""
-    reserved = sorted(set(model_args) & {"num_classes", "seed", "image_grad"})
+    reserved = sorted(set(model_args) & RESERVED_MODEL_ARGS)
     if reserved:
         raise ValueError(f"{path}: its model arguments set {', '.join(reserved)}, which the weights decide: "
                          "the file is damaged or was not written by tinysqueeze")

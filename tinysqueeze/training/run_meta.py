@@ -111,8 +111,8 @@ def broken_rule(document: dict, schema, owner: str = "its meta", part: str = "")
 
 def shown(value) -> str:
     """A value as an error message quotes it: its repr, cut to 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    quoted = repr(value)
+    return quoted if len(quoted) <= 60 else quoted[:57] + "..."
 
 
 def check_run_meta(meta, path) -> None:
