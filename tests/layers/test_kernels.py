@@ -60,10 +60,41 @@ def test_relu_backward_twins_are_identical(dtype):
     rng = np.random.default_rng(2)
     y = np.maximum(rng.standard_normal((3, 4, 5, 6)), 0).astype(dtype)      # a ReLU's output: zeros included
     dout = rng.standard_normal(y.shape).astype(dtype)
+    off = np.argwhere(y == 0)
+    dout[tuple(off[0])], dout[tuple(off[1])] = np.nan, -np.inf     # where the ReLU is off: 0 all the same
     fast, slow = NB.relu_backward_numba(dout, y), K.relu_backward_numpy(dout, y)
     assert fast.dtype == dtype
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(fast, np.where(y > 0, dout, 0))        # by definition
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_bias_and_relu_twins_agree_with_the_definition(dtype):
+    """Forward: max(out + bias, 0), bit-identical in both twins (the same two roundings). Backward:
+    dx = dout where y > 0, bit-identical; db = each row's sum of dx, to rounding (the Numba twin keeps
+    several partial sums). Rows long enough (and of a length no vector divides) for the sum's order to
+    matter, NaN and infinities in both directions, zeros in y."""
+    rng = np.random.default_rng(4)
+    out, bias = rng.standard_normal((5, 1003)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    out[0, 3], out[3, 5], out[4, 8] = np.nan, np.inf, -np.inf
+    expected = np.where(out + bias[:, None] > 0, out + bias[:, None], 0)            # by definition
+    expected[0, 3] = np.nan                                # a NaN stays NaN, as in PyTorch's ReLU
+    for twin in (CN.bias_relu_numpy, CN.bias_relu_numba):
+        given = out.copy()
+        y = twin(given, bias)
+        assert y is given and y.dtype == dtype                                    # in place
+        np.testing.assert_array_equal(y, expected, err_msg=twin.__name__)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dout[1, 7], dout[2, 9] = np.nan, np.inf
+    y = expected.copy()
+    y[0, 3] = 0.0
+    y[1, 7] = 0.0                                          # the NaN falls where the ReLU was off: no NaN in dx
+    for twin in (CN.relu_bias_backward_numpy, CN.relu_bias_backward_numba):
+        dx, db = twin(dout, y)
+        assert dx.dtype == db.dtype == dtype and db.shape == (5,)
+        np.testing.assert_array_equal(dx, np.where(y > 0, dout, 0), err_msg=twin.__name__)
+        by_hand = np.array([sum(float(v) for v in row) for row in np.where(y > 0, dout, 0)])   # one by one, in float64
+        np.testing.assert_allclose(db, by_hand, rtol=1e-5 if dtype == np.float32 else 1e-12, err_msg=twin.__name__)
 
 
 def test_col2im_is_the_adjoint_of_im2col():
@@ -95,10 +126,13 @@ def test_maxpool_twins_agree(cfg, ceil_mode):
     np.testing.assert_allclose(dx_np, dx_nb, rtol=1e-6, atol=1e-6)  # same sums, other order
 
 
-@pytest.mark.parametrize("h,w,padding", [(31, 31, 0), (15, 16, 0), (8, 9, 1), (111, 7, 0), (4, 4, 1), (3, 3, 0)])
+@pytest.mark.parametrize("h,w,padding", [(31, 31, 0), (15, 16, 0), (8, 9, 1), (111, 7, 0), (4, 4, 1), (3, 3, 0),
+                                       (14, 14, 0), (6, 6, 0), (54, 54, 0), (16, 15, 0), (2, 6, 0), (6, 2, 0),
+                                       (10, 10, 1)])
 def test_the_3x3_stride_2_fast_path_equals_the_readable_twin_with_many_ties(h, w, padding):
-    """SqueezeNet's pools run whole windows through `whole_windows_3x3_stride2` and the edges through
-    the clipped loop; on a ReLU's output (zeros everywhere) and on small integers, ties are everywhere,
+    """SqueezeNet's pools run whole windows through `whole_windows_3x3_stride2`, ceil_mode's last row
+    and column of windows (14, 6 and 54 px: v1.0's pool after fire4) through their own written-out
+    taps, and other edges through the clipped loop; on a ReLU's output (zeros everywhere) and on small integers, ties are everywhere,
     so the first-maximum rule is tested at every tap. int8 holds the nine tap numbers."""
     rng = np.random.default_rng(7)
     for x in (np.maximum(rng.standard_normal((2, 3, h, w)), 0), rng.integers(0, 3, (2, 3, h, w)) * 1.0):
@@ -145,16 +179,20 @@ def test_pool_output_size_matches_pytorch_rules():
     assert K.conv_output_size(224, 7, 2, 0) == 109 and K.conv_output_size(227, 7, 2, 0) == 111
 
 
-FUNCTIONS = ("im2col", "col2im", "im2col_cnhw", "col2im_cnhw", "maxpool_forward", "maxpool_backward", "relu_backward")
+FUNCTIONS = ("im2col", "col2im", "im2col_cnhw", "col2im_cnhw", "maxpool_forward", "maxpool_backward", "relu_backward",
+             "bias_relu", "relu_bias_backward")
+FUSED = ("bias_relu", "relu_bias_backward")              # a convolution's bias and ReLU (cnhw_kernels.py)
 
 
 def test_the_backends_hold_their_own_twins():
     numba, numpy = B.BACKENDS["numba"], B.BACKENDS["numpy"]
     assert numba is B.NUMBA and numpy is B.NUMPY and (numba.name, numpy.name) == ("numba", "numpy")
     for name in FUNCTIONS:
-        plain_module = CN if "cnhw" in name else K
+        plain_module = CN if "cnhw" in name or name in FUSED else K
         assert getattr(numpy, name) is getattr(plain_module, f"{name}_numpy")
-        assert getattr(numba, name) is (getattr(CN, f"{name}_fastest") if "cnhw" in name else getattr(NB, f"{name}_numba"))
+        fast = (getattr(CN, f"{name}_fastest") if "cnhw" in name else
+                getattr(CN if name in FUSED else NB, f"{name}_numba"))
+        assert getattr(numba, name) is fast
 
 
 def recording(backend, called):

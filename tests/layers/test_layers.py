@@ -71,12 +71,12 @@ def test_pointwise_conv_skips_im2col(monkeypatch):
     assert layer.backward(np.ones_like(out)).shape == x.shape
 
 
-@pytest.mark.parametrize("batch_inside", [False, True])
-def test_a_convolution_without_input_grad_returns_none_and_the_same_weight_gradients(batch_inside, monkeypatch):
+@pytest.mark.parametrize("kind", [nn.Conv2d, nn.Conv2dCNHW, nn.Conv2dReLUCNHW])
+def test_a_convolution_without_input_grad_returns_none_and_the_same_weight_gradients(kind, monkeypatch):
     from tinysqueeze.nn import conv as conv_module
     from tinysqueeze.nn.fast import layers as batch_inside_module
 
-    kind = nn.Conv2dCNHW if batch_inside else nn.Conv2d
+    batch_inside = kind is not nn.Conv2d
     full = kind(3, 4, 3, stride=2, rng=np.random.default_rng(0))
     images = kind(3, 4, 3, stride=2, rng=np.random.default_rng(0), input_grad=False)
     x = np.random.default_rng(1).standard_normal((3, 2, 9, 9) if batch_inside else (2, 3, 9, 9))
@@ -298,6 +298,40 @@ def test_a_convolution_with_the_batch_inside_is_the_same_convolution(cfg):
         np.testing.assert_allclose(inside.bias.grad, plain.bias.grad, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("cfg", [(3, 4, 3, 2, 1, True), (4, 2, 1, 1, 0, True), (2, 5, 7, 2, 3, False),
+                                 (6, 3, 3, 1, 1, True)])
+def test_a_convolution_with_its_relu_fused_is_the_plain_convolution_then_relu(cfg, backend):
+    """Conv2dReLUCNHW gives Conv2d then ReLU (the plain layers, (N, C, H, W)) transposed, and the same
+    gradients: dx, weight and bias, in float64, with either backend's kernels."""
+    from tinysqueeze.nn import backend as kernels
+
+    c, f, k, stride, pad, bias = cfg
+    rng = np.random.default_rng(5)
+    plain = nn.Sequential(nn.Conv2d(c, f, k, stride, pad, bias=bias, rng=np.random.default_rng(2)), nn.ReLU())
+    fused = nn.Conv2dReLUCNHW(c, f, k, stride, pad, bias=bias, rng=np.random.default_rng(2))
+    if bias:
+        plain[0].bias.data = fused.bias.data = rng.standard_normal(f)        # some outputs moved across 0
+    x = rng.standard_normal((3, c, 9, 8))
+    chosen = kernels.backend()
+    try:
+        kernels.use_kernels(backend)
+        y = plain(x)
+        y_fused = fused(np.ascontiguousarray(x.transpose(1, 0, 2, 3)))
+        assert 0.02 < np.mean(y > 0) < 0.98                                # the ReLU clips some, not all
+        np.testing.assert_allclose(y_fused, y.transpose(1, 0, 2, 3), rtol=1e-12, atol=1e-12)
+        dout = rng.standard_normal(y.shape)
+        dx = plain.backward(dout)
+        dx_fused = fused.backward(np.ascontiguousarray(dout.transpose(1, 0, 2, 3)))
+    finally:
+        kernels.use_kernels(chosen)
+    np.testing.assert_allclose(dx_fused, dx.transpose(1, 0, 2, 3), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused.weight.grad, plain[0].weight.grad, rtol=1e-12, atol=1e-12)
+    if bias:
+        np.testing.assert_allclose(fused.bias.grad, plain[0].bias.grad, rtol=1e-12, atol=1e-12)
+    assert repr(fused).endswith(", then ReLU)")
+
+
 def test_a_concatenation_with_the_batch_inside_joins_axis_0():
     parts = [np.ones((1, 2, 3, 3)), 2 * np.ones((3, 2, 3, 3))]             # (C_k, N, H, W)
     cat = nn.ConcatCNHW()
@@ -335,8 +369,8 @@ def test_a_cnhw_sequential_refuses_plain_layers_and_its_twins_draw_the_same_weig
     for key, value in plain.state_dict().items():
         np.testing.assert_array_equal(inside.state_dict()[key], value, err_msg=key)
     fire = inside[1]
-    assert type(fire.squeeze) is nn.Conv2dCNHW and type(fire.expand3x3) is nn.Conv2dCNHW
-    assert type(fire.concat) is nn.ConcatCNHW
+    assert type(fire.squeeze) is nn.Conv2dReLUCNHW and type(fire.expand3x3) is nn.Conv2dReLUCNHW
+    assert type(fire.squeeze_activation) is nn.Identity and type(fire.concat) is nn.ConcatCNHW
     assert inside[0].bias is None and not inside[0].input_grad
     assert (inside[0].stride, fire.expand3x3.padding, fire.expand3x3.kernel_size) == (2, 1, (3, 3))
     assert repr(inside[0]) == "Conv2dCNHW(3, 4, kernel_size=3, stride=2, padding=0, bias=False, input_grad=False)"

@@ -186,12 +186,17 @@ def layer_cases() -> list[Case]:
                                             nn.MaxPool2d(2), nn.Flatten(),
                                             nn.Linear(12, 4, rng=np.random.default_rng(6))),
                       (2, 2, 4, 4)))
-    # The fast layers (nn/fast/layers.py): a convolution and a concatenation on (C, N, H, W), a
-    # CNHWSequential, which takes (N, C, H, W) and transposes at its edges, and conv10's Conv2dSmallMaps.
+    # The fast layers (nn/fast/layers.py): a convolution (alone and with its ReLU fused in) and a
+    # concatenation on (C, N, H, W), a CNHWSequential, which takes (N, C, H, W) and transposes at its
+    # edges, and conv10's Conv2dSmallMaps.
     cases.append(Case("Conv2dCNHW", "k=3 s=2 p=1 N=2 9x8",
                       lambda: nn.Conv2dCNHW(3, 4, 3, 2, 1, rng=np.random.default_rng(7)), (3, 2, 9, 8)))
     cases.append(Case("Conv2dCNHW", "1x1 N=3 5x4", lambda: nn.Conv2dCNHW(4, 2, 1, rng=np.random.default_rng(8)),
                       (4, 3, 5, 4)))
+    cases.append(Case("Conv2dReLUCNHW", "k=3 p=1 N=2 6x5 (ReLU fused)",
+                      lambda: nn.Conv2dReLUCNHW(3, 4, 3, padding=1, rng=np.random.default_rng(13)), (3, 2, 6, 5)))
+    cases.append(Case("Conv2dReLUCNHW", "1x1 N=3 5x4 (ReLU fused)",
+                      lambda: nn.Conv2dReLUCNHW(4, 3, 1, rng=np.random.default_rng(14)), (4, 3, 5, 4)))
     cases.append(Case("ConcatCNHW", "2 branches", nn.ConcatCNHW, [(3, 2, 4, 5), (2, 2, 4, 5)]))
     cases.append(Case("CNHWSequential", "conv-relu-pool-conv 1x1",
                       lambda: nn.CNHWSequential(nn.Conv2dCNHW(2, 3, 3, padding=1, rng=np.random.default_rng(9)), nn.ReLU(),

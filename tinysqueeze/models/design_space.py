@@ -93,8 +93,8 @@ def design_space_features(rng: np.random.Generator, fire_sizes: list, version: s
         c = e1 + e3
         channels_out.append(c)
     plan = bypass_plan(bypass, channels_in, channels_out)
-    conv, fire = feature_layers(rng, fast)
-    layers = [conv(3, conv1_channels, conv1_kernel, stride=2, input_grad=image_grad), nn.ReLU(inplace=True),
+    conv, relu, fire = feature_layers(rng, fast)
+    layers = [conv(3, conv1_channels, conv1_kernel, stride=2, input_grad=image_grad), relu(),
               nn.MaxPool2d(3, 2, ceil_mode=True)]
     for i, ((s, e1, e3), cin, kind) in enumerate(zip(fire_sizes, channels_in, plan)):
         layers.append(fire(cin, s, e1, e3, bypass=kind))

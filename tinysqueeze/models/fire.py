@@ -5,16 +5,29 @@ state_dict keys match torchvision's. The bypass child (`bypass`, a 1x1 convoluti
 the paper's "complex bypass" variant, which torchvision does not have.
 
 A Fire module takes PyTorch's (N, C, H, W), as lesson 6 builds it. SqueezeNet's features build theirs
-with `batch_inside=True`: the same module made of the batch-inside convolutions and concatenation
-(nn/fast/layers.py), taking (C, N, H, W), inside the features' CNHWSequential (lesson 14).
+with `batch_inside=True`: the same module made of the batch-inside convolutions (each with its ReLU
+fused in) and concatenation (nn/fast/layers.py), taking (C, N, H, W), inside the features'
+CNHWSequential (lesson 14).
 """
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
 from .. import nn
 
 BYPASS_KINDS = (None, "simple", "complex")
+
+
+def fire_layers(batch_inside: bool):
+    """-> (conv, relu, concat): what a Fire module is built of. The plain ones: Conv2d, ReLU (in place,
+    as torchvision's) and Concat. With the batch inside (nn/fast/layers.py): each convolution applies
+    its ReLU itself (Conv2dReLUCNHW: one pass over its output instead of two), so the ReLU's place
+    holds an Identity, and the branches are joined by ConcatCNHW."""
+    if batch_inside:
+        return nn.Conv2dReLUCNHW, nn.Identity, nn.ConcatCNHW
+    return nn.Conv2d, partial(nn.ReLU, inplace=True), nn.Concat
 
 
 class Fire(nn.Module):
@@ -47,16 +60,16 @@ class Fire(nn.Module):
                              f"the input to the output, so it needs in_channels ({in_channels}) equal to "
                              f"expand1x1 + expand3x3 ({self.out_channels}); use bypass='complex' instead")
         self.bypass_kind = bypass
-        conv, concat = (nn.Conv2dCNHW, nn.ConcatCNHW) if batch_inside else (nn.Conv2d, nn.Concat)
+        conv, relu, concat = fire_layers(batch_inside)
         self.squeeze = conv(self.in_channels, self.squeeze_channels, 1, rng=rng)
-        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.squeeze_activation = relu()
         self.expand1x1 = conv(self.squeeze_channels, self.e1, 1, rng=rng)
-        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand1x1_activation = relu()
         self.expand3x3 = conv(self.squeeze_channels, self.e3, 3, padding=1, rng=rng)
-        self.expand3x3_activation = nn.ReLU(inplace=True)
+        self.expand3x3_activation = relu()
         self.concat = concat()
         if bypass == "complex":
-            self.bypass = conv(self.in_channels, self.out_channels, 1, rng=rng)
+            self.bypass = (nn.Conv2dCNHW if batch_inside else nn.Conv2d)(self.in_channels, self.out_channels, 1, rng=rng)
 
     def extra_repr(self) -> str:
         extra = f", bypass={self.bypass_kind!r}" if self.bypass_kind else ""

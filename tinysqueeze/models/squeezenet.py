@@ -14,7 +14,8 @@ Any other point of the paper's design space (section 5): design_space.py, whose 
 these same two networks back (a test holds it to these lists).
 
 The layers these lists build are the fast ones (fast=True, the default): every convolution of the
-features is a Conv2dCNHW and every Fire module joins its branches with a ConcatCNHW, so that inside
+features is a Conv2dCNHW (with the ReLU after it fused in: Conv2dReLUCNHW, an Identity in the ReLU's
+place) and every Fire module joins its branches with a ConcatCNHW, so that inside
 the features' CNHWSequential the batch sits inside, (C, N, H, W), and each convolution is ONE matrix
 product for the whole batch; conv10 is a Conv2dSmallMaps (nn/fast/layers.py; lesson 14). fast=False
 builds the same network from the plain (N, C, H, W) layers of lessons 1-6, Conv2d and Concat in a
@@ -28,7 +29,7 @@ import numpy as np
 from functools import partial
 
 from .. import nn
-from .fire import BYPASS_KINDS, Fire
+from .fire import BYPASS_KINDS, Fire, fire_layers
 
 
 MIN_IMAGE_SIZE = 32      # the smallest side SqueezeNet takes: its stride-2 conv and three pools leave 1x1
@@ -53,11 +54,12 @@ def bypasses(bypass: str | None) -> tuple[str | None, str | None]:
 
 
 def feature_layers(rng: np.random.Generator, fast: bool = True):
-    """-> (conv, fire): the convolution and the Fire module the features are built of, both drawing
-    their weights from `rng`. fast: with the batch inside (Conv2dCNHW; Fire(batch_inside=True)), else
-    the plain (N, C, H, W) layers."""
-    conv = partial(nn.Conv2dCNHW if fast else nn.Conv2d, rng=rng)
-    return conv, partial(Fire, rng=rng, batch_inside=fast)
+    """-> (conv, relu, fire): the convolution, its ReLU and the Fire module the features are built of,
+    drawing their weights from `rng`. fast: with the batch inside (Conv2dReLUCNHW, which applies its
+    ReLU itself, so an Identity stands in the ReLU's place; Fire(batch_inside=True)), else the plain
+    (N, C, H, W) layers."""
+    conv, relu, _ = fire_layers(batch_inside=fast)
+    return partial(conv, rng=rng), relu, partial(Fire, rng=rng, batch_inside=fast)
 
 
 def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True,
@@ -66,9 +68,9 @@ def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None, 
     image_grad=False: conv1 computes no gradient for the images (training needs none; see Conv2d).
     fast: the batch-inside layers (see the top of this file), or the plain ones."""
     widen, same = bypasses(bypass)
-    conv, fire = feature_layers(rng, fast)
+    conv, relu, fire = feature_layers(rng, fast)
     return [
-        conv(3, 96, 7, stride=2, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 96 7x7/2
+        conv(3, 96, 7, stride=2, input_grad=image_grad), relu(),                    # conv1: 96 7x7/2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
         fire(96, 16, 64, 64, widen),                        # fire2
         fire(128, 16, 64, 64, same),                        # fire3
@@ -88,9 +90,9 @@ def squeezenet1_1_features(rng: np.random.Generator, bypass: str | None = None, 
     """conv1 to fire9 of SqueezeNet v1.1 (torchvision's): v1.0's Fire modules, a smaller conv1 and
     the max-pools moved earlier, so the later layers see smaller activations."""
     widen, same = bypasses(bypass)
-    conv, fire = feature_layers(rng, fast)
+    conv, relu, fire = feature_layers(rng, fast)
     return [
-        conv(3, 64, 3, stride=2, input_grad=image_grad), nn.ReLU(inplace=True),   # conv1: 64 3x3/2
+        conv(3, 64, 3, stride=2, input_grad=image_grad), relu(),                    # conv1: 64 3x3/2
         nn.MaxPool2d(3, 2, ceil_mode=True),                 # maxpool1
         fire(64, 16, 64, 64, widen),                        # fire2
         fire(128, 16, 64, 64, same),                        # fire3

@@ -11,17 +11,17 @@ kernels, Conv2d and Concat with the batch inside (what SqueezeNet's features run
 from .activation import Dropout, ReLU
 from .concat import Concat
 from .conv import Conv2d
-from .fast.layers import CNHWSequential, ConcatCNHW, Conv2dCNHW, Conv2dSmallMaps
+from .fast.layers import CNHWSequential, ConcatCNHW, Conv2dCNHW, Conv2dReLUCNHW, Conv2dSmallMaps
 from .fast.memory import keep_freed_memory
 from .init import manual_seed
-from .linear import Flatten, Linear
+from .linear import Flatten, Identity, Linear
 from .loss import SoftmaxCrossEntropy
 from .module import Module, Parameter, Sequential, is_grad_enabled, no_grad
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "Module", "Parameter", "Sequential", "no_grad", "is_grad_enabled", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
-    "ReLU", "Dropout", "Flatten", "Linear", "Concat", "SoftmaxCrossEntropy", "manual_seed",
-    "CNHWSequential", "Conv2dCNHW", "ConcatCNHW", "Conv2dSmallMaps",
+    "ReLU", "Dropout", "Identity", "Flatten", "Linear", "Concat", "SoftmaxCrossEntropy", "manual_seed",
+    "CNHWSequential", "Conv2dCNHW", "Conv2dReLUCNHW", "ConcatCNHW", "Conv2dSmallMaps",
     "keep_freed_memory",
 ]

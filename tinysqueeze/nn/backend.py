@@ -37,11 +37,14 @@ class Kernels:
     maxpool_backward: Callable
     relu_backward: Callable
     matmul: Callable = np.matmul      # every matrix product of the layers (OpenBLAS's, in both backends)
+    bias_relu: Callable = cnhw.bias_relu_numpy                      # a convolution's bias and its ReLU, fused
+    relu_bias_backward: Callable = cnhw.relu_bias_backward_numpy    # (nn/fast/layers.py's Conv2dReLUCNHW)
 
 
 NUMBA = Kernels("numba", compiled.im2col_numba, compiled.col2im_numba, cnhw.im2col_cnhw_fastest,
                 cnhw.col2im_cnhw_fastest, compiled.maxpool_forward_numba, compiled.maxpool_backward_numba,
-                compiled.relu_backward_numba)
+                compiled.relu_backward_numba, bias_relu=cnhw.bias_relu_numba,
+                relu_bias_backward=cnhw.relu_bias_backward_numba)
 NUMPY = Kernels("numpy", plain.im2col_numpy, plain.col2im_numpy, cnhw.im2col_cnhw_numpy, cnhw.col2im_cnhw_numpy,
                 plain.maxpool_forward_numpy, plain.maxpool_backward_numpy, plain.relu_backward_numpy)
 BACKENDS = {"numba": NUMBA, "numpy": NUMPY}
@@ -105,6 +108,15 @@ def maxpool_backward(dout, argmax, x_shape, kh, kw, stride, padding):
 
 def relu_backward(dout, y):
     return backend().relu_backward(np.ascontiguousarray(dout), np.ascontiguousarray(y))
+
+
+def bias_relu(out, bias):
+    """out: (F, M), overwritten with max(out + bias[:, None], 0) and returned (it must be contiguous)."""
+    return backend().bias_relu(out, np.ascontiguousarray(bias))
+
+
+def relu_bias_backward(dout, y):
+    return backend().relu_bias_backward(np.ascontiguousarray(dout), np.ascontiguousarray(y))
 
 
 def matmul(a, b):

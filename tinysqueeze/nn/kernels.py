@@ -132,5 +132,6 @@ def maxpool_backward_numpy(dout, argmax, x_shape, kh, kw, stride, padding):
 
 # ---------------------------------------------------------------------------- ReLU's backward
 def relu_backward_numpy(dout, y):
-    """dx = dout where the ReLU's output y is positive, else 0. dout, y: the same shape."""
-    return dout * (y > 0)
+    """dx = dout where the ReLU's output y is positive, else 0. dout, y: the same shape.
+    (Not dout * (y > 0): where the ReLU is off, a NaN or infinite dout must give 0, as in PyTorch.)"""
+    return np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)

@@ -1,4 +1,4 @@
-"""Fully connected layer and Flatten (AlexNet's classifier; SqueezeNet has none)."""
+"""Fully connected layer, Flatten and Identity (AlexNet's classifier; SqueezeNet has none)."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,6 +44,18 @@ class Linear(Module):
         if self.bias is not None:
             self.bias.grad += dout.sum(axis=0)
         return matmul(dout, self.weight.data.astype(dout.dtype, copy=False))  # (N, in)
+
+
+class Identity(Module):
+    """x -> x, and dout -> dout: a placeholder, as torch.nn.Identity. A Fire module built with the
+    batch inside holds one where each ReLU was: its convolutions apply their ReLU themselves
+    (nn/fast/layers.py's Conv2dReLUCNHW)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout
 
 
 class Flatten(Module):

@@ -248,7 +248,7 @@ def twin_timings(model, rng) -> dict:
     twins = {}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and not m.is_pointwise]
     big_conv = max(convs, key=lambda m: np.prod(m.cache[1].shape))
-    xs, cols = big_conv.cache
+    xs, cols = big_conv.cache[:2]                             # its input's shape and its columns
     kh, kw = big_conv.kernel_size
     inside = isinstance(big_conv, nn.Conv2dCNHW)            # (C, N, H, W): the batch-inside kernels
     h_out = kernels.conv_output_size(xs[2], kh, big_conv.stride, big_conv.padding)

@@ -129,3 +129,53 @@ def col2im_cnhw_fastest(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
     twin = col2im_cnhw_numba if h_out * w_out < 1000 else col2im_cnhw_numpy
     return twin(cols, x_shape, kh, kw, stride, padding, h_out, w_out)
 
+
+
+# ---------------------------------------------------------------------------- a convolution's bias and its ReLU
+# A convolution followed by a ReLU (every one in SqueezeNet's features) adds its bias in one pass over
+# its output and the ReLU clips it in a second; backward masks dout in one pass and sums the bias
+# gradient in another. Fused, each direction is one pass (layers.py's `Conv2dReLUCNHW`; lesson 14).
+def bias_relu_numpy(out, bias):
+    """out: (F, M), bias: (F,) -> out, overwritten with max(out + bias, 0): the bias of each filter
+    (row) added, then the ReLU, in place."""
+    out += bias[:, None]
+    return np.maximum(out, 0, out=out)
+
+
+def relu_bias_backward_numpy(dout, y):
+    """dout, y: (F, M), y the ReLU's output -> (dx, db): dx = dout where y > 0, else 0, (F, M); and
+    db = the sum of each row of dx, (F,), the bias's gradient. (np.where, not dout * (y > 0): where the
+    ReLU is off, a NaN or infinite dout gives 0, as in PyTorch, not NaN.)"""
+    dx = np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)
+    return dx, dx.sum(axis=1)
+
+
+@njit(cache=True)
+def bias_relu_numba(out, bias):
+    """Numba twin of `bias_relu_numpy`, one pass: each entry gets its row's bias and is clipped at 0
+    while it is in a register. The same two rounding steps, so bit-identical; and, as np.maximum (and
+    PyTorch's ReLU), a NaN stays NaN: only what is below 0 becomes 0."""
+    for f in range(out.shape[0]):
+        row, b = out[f], bias[f]
+        for k in range(row.size):
+            v = row[k] + b
+            row[k] = 0.0 if v < 0 else v
+    return out
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def relu_bias_backward_numba(dout, y):
+    """Numba twin of `relu_bias_backward_numpy`, one pass: each entry of dx is written and added to
+    its row's sum at once. fastmath "reassoc" lets the compiler keep several partial sums side by side
+    (vectors); NumPy sums in pairs: so dx is bit-identical, db equal up to rounding."""
+    dx = np.empty_like(dout)
+    db = np.empty(dout.shape[0], dtype=dout.dtype)
+    for f in range(dout.shape[0]):
+        d, kept, row = dout[f], y[f], dx[f]
+        total = dout.dtype.type(0)
+        for k in range(d.size):
+            v = d[k] if kept[k] > 0 else 0.0
+            row[k] = v
+            total += v
+        db[f] = total
+    return dx, db

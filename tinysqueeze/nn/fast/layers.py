@@ -15,6 +15,10 @@ from the plain layers, the same network (tests/models/test_models.py holds the t
 transposing once on the way in and once on the way out (and back in backward), so
 `model.features(x)` is what it is in torchvision.
 
+`Conv2dReLUCNHW` is Conv2dCNHW with the ReLU that follows it fused in: one pass over its output in
+each direction instead of two: conv1 and each Fire module's three convolutions, when they are built
+with the batch inside.
+
 `Conv2dSmallMaps` is conv10's: a plain (N, C, H, W) convolution whose products, on maps of fewer than
 32 pixels (conv10 sees 3x3 at 64 px), run as one product over the whole batch.
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import col2im_cnhw, im2col_cnhw, matmul
+from ..backend import bias_relu, col2im_cnhw, im2col_cnhw, matmul, relu_bias_backward
 from ..concat import Concat
 from ..conv import Conv2d
 from ..module import Module, Sequential, check_input, layer_error
@@ -55,36 +59,78 @@ class Conv2dCNHW(Conv2d):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x: (C, N, H, W) -> (F, N, H_out, W_out)"""
-        check_input(self, x, f"({self.in_channels}, N, H, W)", 4, self.in_channels, channel_axis=0)
-        c, n, h, w = x.shape
-        kh, kw = self.kernel_size
-        f, (h_out, w_out) = self.out_channels, self.output_size(h, w)
-        if self.is_pointwise:
-            cols = x.reshape(c, n * h * w)                                  # (C, N*H*W): already the matrix
-        else:
-            cols = im2col_cnhw(x, kh, kw, self.stride, self.padding, h_out, w_out)  # (C*KH*KW, N*L)
-        out = matmul(self.weight.data.reshape(f, -1).astype(x.dtype, copy=False), cols)   # (F, N*L)
+        out, cols = self.product(x)                                         # (F, N*L)
         if self.bias is not None:
             out += self.bias.data.astype(x.dtype, copy=False)[:, None]
         self.keep_for_backward((x.shape, cols))
-        return out.reshape(f, n, h_out, w_out)
+        return out.reshape(self.output_shape(x.shape))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """dout: (F, N, H_out, W_out) -> dx: (C, N, H, W) (None if input_grad is False);
         adds into weight.grad and bias.grad."""
         x_shape, cols = self.kept_for_backward()
-        f, n, h_out, w_out = dout.shape
-        kh, kw = self.kernel_size
-        dy = dout.reshape(f, n * h_out * w_out)                             # (F, N*L)
-        self.weight.grad += matmul(dy, cols.T).reshape(self.weight.data.shape)
+        dy = dout.reshape(dout.shape[0], -1)                                # (F, N*L)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=1)
+        return self.product_backward(dy, x_shape, cols)
+
+    def product(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x: (C, N, H, W) -> (W @ cols: (F, N*L), before the bias; cols: (C*KH*KW, N*L))"""
+        check_input(self, x, f"({self.in_channels}, N, H, W)", 4, self.in_channels, channel_axis=0)
+        c, n, h, w = x.shape
+        kh, kw = self.kernel_size
+        if self.is_pointwise:
+            cols = x.reshape(c, n * h * w)                                  # (C, N*H*W): already the matrix
+        else:
+            cols = im2col_cnhw(x, kh, kw, self.stride, self.padding, *self.output_size(h, w))  # (C*KH*KW, N*L)
+        return matmul(self.weight.data.reshape(self.out_channels, -1).astype(x.dtype, copy=False), cols), cols
+
+    def product_backward(self, dy: np.ndarray, x_shape: tuple, cols: np.ndarray) -> np.ndarray | None:
+        """dy: (F, N*L), the gradient of W @ cols -> dx: (C, N, H, W) (None if input_grad is False);
+        adds dy @ cols.T into weight.grad."""
+        f = self.out_channels
+        self.weight.grad += matmul(dy, cols.T).reshape(self.weight.data.shape)
         if not self.input_grad:
             return None
-        dcols = matmul(self.weight.data.reshape(f, -1).astype(dout.dtype, copy=False).T, dy)   # (C*KH*KW, N*L)
+        dcols = matmul(self.weight.data.reshape(f, -1).astype(dy.dtype, copy=False).T, dy)     # (C*KH*KW, N*L)
         if self.is_pointwise:
             return dcols.reshape(x_shape)
-        return col2im_cnhw(dcols, x_shape, kh, kw, self.stride, self.padding, h_out, w_out)
+        kh, kw = self.kernel_size
+        _, _, h, w = x_shape
+        return col2im_cnhw(dcols, x_shape, kh, kw, self.stride, self.padding, *self.output_size(h, w))
+
+
+class Conv2dReLUCNHW(Conv2dCNHW):
+    """Conv2dCNHW then ReLU, fused: x (C, N, H, W) -> max(conv(x), 0), (F, N, H_out, W_out).
+
+    Apart, the convolution adds its bias in one pass over its output and the ReLU clips it in a second;
+    backward, the ReLU masks dout in one pass and the convolution sums the bias's gradient in another.
+    Fused, each is one pass (`bias_relu`, `relu_bias_backward` of cnhw_kernels.py): 5-7% of a
+    SqueezeNet training step (lesson 14). The same arithmetic as Conv2dCNHW followed by ReLU.
+    Where torchvision has a convolution and its ReLU, the ReLU's place then holds an nn.Identity, as
+    PyTorch's torch.ao.quantization.fuse_modules leaves it; the state_dict keys do not change.
+    Backward needs the ReLU's output, kept as ReLU keeps it: nothing may write into it before then.
+    """
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ", then ReLU"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x: (C, N, H, W) -> (F, N, H_out, W_out), every entry >= 0"""
+        out, cols = self.product(x)                                         # (F, N*L)
+        bias = np.zeros(self.out_channels) if self.bias is None else self.bias.data
+        y = bias_relu(out, bias.astype(x.dtype, copy=False))                # in place
+        self.keep_for_backward((x.shape, cols, y))
+        return y.reshape(self.output_shape(x.shape))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """dout: (F, N, H_out, W_out), the gradient of the ReLU's output -> dx: (C, N, H, W) (None if
+        input_grad is False); adds into weight.grad and bias.grad."""
+        x_shape, cols, y = self.kept_for_backward()
+        dy, db = relu_bias_backward(dout.reshape(y.shape), y)              # (F, N*L), (F,)
+        if self.bias is not None:
+            self.bias.grad += db
+        return self.product_backward(dy, x_shape, cols)
 
 
 class ConcatCNHW(Concat):
