@@ -116,3 +116,39 @@ def test_the_gemm_ceiling_is_the_fastest_product_not_the_median(monkeypatch):
     clock = iter([0, 4, 10, 11, 20, 23, 30, 35, 40, 42, 50, 56, 60, 67])
     monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
     assert bench.gemm_gflops(n=10, repeats=7) == 2 * 10**3 / 1 / 1e9
+
+
+def test_a_worker_times_only_the_steps_after_an_untimed_one(monkeypatch, capsys):
+    """serve warms up (two training steps, one inference), then for `train SIDE K` runs one untimed
+    step and times K. A fake side on a fake clock: a training step after anything but a training step
+    is 'cold' (100 clock units; as the first step after a pause finds cold caches and idle threads),
+    every other one takes 1 unit, so the times must be exactly K ones."""
+    import io
+    import json
+
+    from tinysqueeze.studies import bench
+
+    clock = {"now": 0.0}
+
+    class FakeSide:
+        def __init__(self, *args):
+            self.calls, self.cold = [], True
+
+        def train(self):
+            self.calls.append("train")
+            clock["now"] += 100.0 if self.cold else 1.0
+            self.cold = False
+
+        def infer(self):
+            self.calls.append("infer")
+            self.cold = True
+
+    made = []
+    monkeypatch.setattr(bench, "OurStep", lambda *a: made.append(FakeSide()) or made[-1])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(bench.sys, "stdin", io.StringIO("train ours 3\nquit\n"))
+    bench.serve("ours", "squeezenet1_1", 32, 2)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "peak_mb" in lines[0]
+    assert made[0].calls == ["train", "train", "infer", "train", "train", "train", "train"]
+    assert lines[1] == {"times": [1.0, 1.0, 1.0]}
