@@ -117,7 +117,7 @@ LESSON_TESTS = {
     "13": [r"test_run_folder\.py::", r"test_resume_and_locks\.py::test_(resume|a_kill|best_npz|a_checkpoint_that|"
            r"damaged|interrupting|a_ctrl_c)"],
     "14": [r"test_kernels\.py::test_(the_backends|every_layer_runs|the_fastest|the_environment|an_unknown|a_bad_kernel|"
-           r"the_batch_inside_twins)", r"test_memory\.py::", r"test_blas_threads\.py::", r"test_bench\.py::", r"test_layers\.py::test_a_cnhw",
+           r"the_batch_inside_twins|the_fused)", r"test_layers\.py::test_a_convolution_with_its_relu_fused", r"test_memory\.py::", r"test_blas_threads\.py::", r"test_bench\.py::", r"test_layers\.py::test_a_cnhw",
            r"test_gradcheck\.py::test_layer_gradients_match_finite_differences\[(Conv2dCNHW|ConcatCNHW|"
            r"Conv2dSmallMaps|CNHWSequential)"],
     "15": [r"test_compress\.py::test_low_rank"],

@@ -223,15 +223,32 @@ def test_every_layer_runs_the_chosen_backend():
     assert called == set(FUNCTIONS)
 
 
-def test_the_fastest_batch_inside_kernels_pick_by_map_size(monkeypatch):
-    called = []
-    for twin in ("im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"):
-        monkeypatch.setattr(CN, twin, lambda *a, _twin=twin: called.append(_twin))
-    CN.im2col_cnhw_fastest(None, 3, 3, 1, 1, 19, 21)          # 399 output pixels: the Numba loop
-    CN.im2col_cnhw_fastest(None, 3, 3, 1, 1, 20, 20)          # 400: the NumPy twin's slice copies
-    CN.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 27, 37)    # 999: the Numba loop
-    CN.col2im_cnhw_fastest(None, None, 3, 3, 1, 1, 25, 40)    # 1000: the NumPy twin
-    assert called == ["im2col_cnhw_numba", "im2col_cnhw_numpy", "col2im_cnhw_numba", "col2im_cnhw_numpy"]
+def test_the_fastest_batch_inside_kernels_measure_each_shape_once_and_keep_the_faster(monkeypatch):
+    """On a fake clock: for one shape the Numba twin takes 5 units a call and NumPy's 3, for another
+    shape the other way round. The first call of a shape runs each twin once untimed and TRIALS times
+    timed and answers with the faster; later calls of that shape run the faster alone."""
+    clock, called = {"now": 0.0}, []
+    monkeypatch.setattr(CN.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(CN, "_faster", {})
+
+    def twin(name, cost_by_width):
+        def run(x, *settings):
+            called.append(name)
+            clock["now"] += cost_by_width[x.shape[-1]]
+            return name
+        return run
+    for kernel in ("im2col", "col2im"):
+        monkeypatch.setattr(CN, f"{kernel}_cnhw_numba", twin(f"{kernel} numba", {4: 5.0, 8: 1.0}))
+        monkeypatch.setattr(CN, f"{kernel}_cnhw_numpy", twin(f"{kernel} numpy", {4: 3.0, 8: 2.0}))
+    narrow, wide = np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 8, 8), np.float32)
+    assert CN.im2col_cnhw_fastest(narrow, 3, 3, 1, 1, 4, 4) == "im2col numpy"
+    first = 2 * (1 + CN.TRIALS) + 1                              # both measured, then the answer
+    assert called == ["im2col numba"] * (1 + CN.TRIALS) + ["im2col numpy"] * (2 + CN.TRIALS)
+    assert CN.im2col_cnhw_fastest(narrow, 3, 3, 1, 1, 4, 4) == "im2col numpy"
+    assert len(called) == first + 1                              # remembered: one call
+    assert CN.im2col_cnhw_fastest(wide, 3, 3, 1, 1, 8, 8) == "im2col numba"      # another shape: measured
+    assert CN.col2im_cnhw_fastest(wide, (1, 1, 8, 8), 3, 3, 1, 1, 8, 8) == "col2im numba"
+    assert CN.col2im_cnhw_fastest(narrow, (1, 1, 4, 4), 3, 3, 1, 1, 4, 4) == "col2im numpy"
 
 
 def test_the_environment_chooses_at_the_first_kernel_call(monkeypatch):

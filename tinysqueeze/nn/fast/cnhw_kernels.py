@@ -8,11 +8,12 @@ and its result (F, N*H_out*W_out) is already (F, N, H, W) (layers.py's `Conv2dCN
 Each operation twice, as nn/kernels.py's: a NumPy twin (`*_numpy`: the nine strided copies of
 nn/kernels.py's im2col, the batch moved inside) and a Numba twin (`*_numba`: one pass along a table of
 where each tap reads, worked out once per layer shape). `*_fastest`, the Numba backend's choice,
-runs whichever was measured faster for the map's size; all give the same numbers.
+runs whichever it measured faster for the layer's shape on this machine; all give the same numbers.
 """
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 from numba import njit, prange
@@ -114,21 +115,51 @@ def col2im_cnhw_by_table(cols, x_shape, table):
     return dx.reshape(c, n, h, w)
 
 
-# ---------------------------------------------------------------------------- the faster twin by size
+# ---------------------------------------------------------------------------- the faster twin, measured
+# Which twin is faster depends on the CPU: on one 2-core machine NumPy's slices won from 27x27 maps up,
+# on the next the Numba loop won up to 53x53, 2.3x at v1.0's conv1 at 64 px (lesson 14, round 5).
+# So each layer shape is measured once, on the machine it runs on, and the faster twin remembered.
+# Both give the same bits (im2col copies; col2im adds the same taps in the same order), so the choice
+# can change the speed only, never a result.
+TRIALS = 2                            # timed calls of each twin per shape, after one untimed call
+_faster: dict = {}                    # (kernel, shape, settings) -> the faster twin
+
+
+def timed_call(twin, args) -> tuple[float, object]:
+    """-> (seconds, result) of twin(*args)."""
+    start = time.perf_counter()
+    result = twin(*args)
+    return time.perf_counter() - start, result
+
+
+def faster_twin(key, twins, args):
+    """-> twin(*args) for the faster of `twins` on `key` (a kernel and its arguments' shape). The first
+    time a key is seen each twin runs once untimed (Numba compiles or loads its code) and TRIALS times
+    timed, and the one with the shortest call is remembered for the key; later calls run it alone."""
+    if key in _faster:
+        return _faster[key](*args)
+    best, result = None, None
+    for twin in twins:
+        twin(*args)
+        fastest = min(timed_call(twin, args)[0] for _ in range(TRIALS))
+        if best is None or fastest < best[0]:
+            best = (fastest, twin)
+    _faster[key] = best[1]
+    return best[1](*args)
+
+
 def im2col_cnhw_fastest(x, kh, kw, stride, padding, h_out, w_out):
-    """NUMBA's im2col_cnhw. Measured (lesson 14): the Numba loop along a table wins on maps of up to
-    15x15 output pixels (2-10x at 7x7 and smaller), NumPy's strided slice copies on large ones (27x27
-    and up: 1.4x, and 2x for the 7x7 kernel at 224 px), so each runs where it wins."""
-    twin = im2col_cnhw_numba if h_out * w_out < 400 else im2col_cnhw_numpy
-    return twin(x, kh, kw, stride, padding, h_out, w_out)
+    """NUMBA's im2col_cnhw: the faster of the Numba loop along a table and NumPy's slices for this
+    shape, measured the first time the shape is seen (`faster_twin`)."""
+    key = ("im2col", x.shape, x.dtype.str, kh, kw, stride, padding, h_out, w_out)
+    return faster_twin(key, (im2col_cnhw_numba, im2col_cnhw_numpy), (x, kh, kw, stride, padding, h_out, w_out))
 
 
 def col2im_cnhw_fastest(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
-    """NUMBA's col2im_cnhw. Measured (lesson 14): the Numba loop along a table wins on maps of up to
-    27x27 output pixels (1.5-10x), the NumPy twin's slice additions from 55x55 (by a few percent)."""
-    twin = col2im_cnhw_numba if h_out * w_out < 1000 else col2im_cnhw_numpy
-    return twin(cols, x_shape, kh, kw, stride, padding, h_out, w_out)
-
+    """NUMBA's col2im_cnhw: the faster twin for this shape, measured once, as `im2col_cnhw_fastest`."""
+    key = ("col2im", cols.shape, cols.dtype.str, tuple(x_shape), kh, kw, stride, padding, h_out, w_out)
+    return faster_twin(key, (col2im_cnhw_numba, col2im_cnhw_numpy),
+                       (cols, x_shape, kh, kw, stride, padding, h_out, w_out))
 
 
 # ---------------------------------------------------------------------------- a convolution's bias and its ReLU
