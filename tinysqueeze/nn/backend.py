@@ -116,6 +116,7 @@ def bias_relu(out, bias):
 
 
 def relu_bias_backward(dout, y):
+    """dout, y: (F, M) -> (dx, db): dout where y > 0 (else 0), and the sum of each row of dx."""
     return backend().relu_bias_backward(np.ascontiguousarray(dout), np.ascontiguousarray(y))
 
 

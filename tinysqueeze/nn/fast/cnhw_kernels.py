@@ -125,11 +125,11 @@ TRIALS = 2                            # timed calls of each twin per shape, afte
 _faster: dict = {}                    # (kernel, shape, settings) -> the faster twin
 
 
-def timed_call(twin, args) -> tuple[float, object]:
-    """-> (seconds, result) of twin(*args)."""
+def seconds_of(twin, args) -> float:
+    """-> how long twin(*args) took, in seconds."""
     start = time.perf_counter()
-    result = twin(*args)
-    return time.perf_counter() - start, result
+    twin(*args)
+    return time.perf_counter() - start
 
 
 def faster_twin(key, twins, args):
@@ -138,10 +138,10 @@ def faster_twin(key, twins, args):
     timed, and the one with the shortest call is remembered for the key; later calls run it alone."""
     if key in _faster:
         return _faster[key](*args)
-    best, result = None, None
+    best = None                                  # (seconds, twin) of the fastest so far
     for twin in twins:
         twin(*args)
-        fastest = min(timed_call(twin, args)[0] for _ in range(TRIALS))
+        fastest = min(seconds_of(twin, args) for _ in range(TRIALS))
         if best is None or fastest < best[0]:
             best = (fastest, twin)
     _faster[key] = best[1]
