@@ -18,6 +18,8 @@ import time
 import numpy as np
 from numba import njit, prange
 
+from ..kernels import relu_backward_numpy
+
 
 def im2col_cnhw_numpy(x, kh, kw, stride, padding, h_out, w_out):
     """Unfolds every KHxKW window of x into a column, all images side by side.
@@ -175,9 +177,8 @@ def bias_relu_numpy(out, bias):
 
 def relu_bias_backward_numpy(dout, y):
     """dout, y: (F, M), y the ReLU's output -> (dx, db): dx = dout where y > 0, else 0, (F, M); and
-    db = the sum of each row of dx, (F,), the bias's gradient. (np.where, not dout * (y > 0): where the
-    ReLU is off, a NaN or infinite dout gives 0, as in PyTorch, not NaN.)"""
-    dx = np.where(y > 0, dout, 0).astype(dout.dtype, copy=False)
+    db = the sum of each row of dx, (F,), the bias's gradient. dx is nn/kernels.py's ReLU backward."""
+    dx = relu_backward_numpy(dout, y)
     return dx, dx.sum(axis=1)
 
 

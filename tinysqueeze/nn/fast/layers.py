@@ -105,8 +105,8 @@ class Conv2dReLUCNHW(Conv2dCNHW):
 
     Apart, the convolution adds its bias in one pass over its output and the ReLU clips it in a second;
     backward, the ReLU masks dout in one pass and the convolution sums the bias's gradient in another.
-    Fused, each is one pass (`bias_relu`, `relu_bias_backward` of cnhw_kernels.py): 5-7% of a
-    SqueezeNet training step (lesson 14). The same arithmetic as Conv2dCNHW followed by ReLU.
+    Fused, each is one pass (`bias_relu`, `relu_bias_backward` of cnhw_kernels.py): 6-8% of a
+    SqueezeNet training step (lesson 14, round 5). The same arithmetic as Conv2dCNHW followed by ReLU.
     Where torchvision has a convolution and its ReLU, the ReLU's place then holds an nn.Identity, as
     PyTorch's torch.ao.quantization.fuse_modules leaves it; the state_dict keys do not change.
     Backward needs the ReLU's output, kept as ReLU keeps it: nothing may write into it before then.

@@ -187,11 +187,11 @@ def whole_windows_of_row(plane, best, oh, kh, kw, stride, padding):
 
 
 @njit(cache=True, inline="always")
-def right_edge_of_row(plane, best, last, kh, kw, stride, padding):
-    """-> True if window `last` of a row is ceil_mode's last, 3x3 with stride 2, its third column
-    just past the plane's right edge (and its other columns inside)."""
-    left = last * stride - padding
-    return kh == 3 and kw == 3 and stride == 2 and last < best.shape[1] and left >= 0 and left + 2 == plane.shape[1]
+def right_edge_of_row(plane, best, last, stride, padding):
+    """-> True if window `last` of a row of whole 3x3, stride-2 windows (so only where
+    `whole_windows_of_row` found some) is ceil_mode's last: its third column just past the plane's
+    right edge."""
+    return last < best.shape[1] and last * stride - padding + 2 == plane.shape[1]
 
 
 @njit(cache=True, inline="always")
@@ -225,7 +225,7 @@ def maxpool_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
             if first < last:
                 whole_windows_3x3_stride2(plane[top, left:], plane[top + 1, left:], plane[bottom, left:],
                                           best[oh, first:last], tap[oh, first:last])
-                if right_edge_of_row(plane, best, last, kh, kw, stride, padding):
+                if right_edge_of_row(plane, best, last, stride, padding):
                     best[oh, last], tap[oh, last] = right_edge_window_3x3(plane[top], plane[top + 1], plane[bottom],
                                                                           last * stride - padding)
                     last += 1
@@ -247,7 +247,7 @@ def maxima_planes_numba(planes, kh, kw, stride, padding, best_of, tap_of):
             if first < last:
                 whole_window_maxima_3x3_stride2(plane[top, left:], plane[top + 1, left:], plane[bottom, left:],
                                                 best[oh, first:last])
-                if right_edge_of_row(plane, best, last, kh, kw, stride, padding):
+                if right_edge_of_row(plane, best, last, stride, padding):
                     best[oh, last] = right_edge_window_3x3(plane[top], plane[top + 1], plane[bottom],
                                                            last * stride - padding)[0]
                     last += 1
