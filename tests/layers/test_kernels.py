@@ -55,6 +55,35 @@ def test_the_batch_inside_twins_are_identical_and_hold_the_same_columns(cfg, dty
     np.testing.assert_array_equal(dx_np, dx_per_image.transpose(1, 0, 2, 3))
 
 
+# The layers of SqueezeNet's features at the sizes `make bench` runs, worked out from Table 1 by hand:
+# (C, N, H, W, kernel, stride, padding). conv1 of v1.0 (7x7/2) and v1.1 (3x3/2) at 64 px, batch 64
+# (29x29 and 31x31 outputs) and 224 px, batch 8 (109x109, 111x111); every 3x3 expand's input at 64 px:
+# v1.0's squeeze outputs at 14x14, 7x7 and 3x3 (after the ceil_mode pools), v1.1's at 15x15; and
+# v1.0's fire2 at 224 px, batch 8 (54x54).
+SQUEEZENET_SHAPES = [
+    (3, 64, 64, 64, 7, 2, 0), (3, 64, 64, 64, 3, 2, 0), (3, 8, 224, 224, 7, 2, 0), (3, 8, 224, 224, 3, 2, 0),
+    (16, 64, 14, 14, 3, 1, 1), (32, 64, 14, 14, 3, 1, 1), (32, 64, 7, 7, 3, 1, 1), (48, 64, 7, 7, 3, 1, 1),
+    (64, 64, 7, 7, 3, 1, 1), (64, 64, 3, 3, 3, 1, 1), (16, 64, 15, 15, 3, 1, 1), (16, 8, 54, 54, 3, 1, 1),
+]
+
+
+@pytest.mark.parametrize("shape", SQUEEZENET_SHAPES)
+def test_the_batch_inside_twins_are_identical_at_squeezenets_own_sizes(shape):
+    """`faster_twin` may run either twin for a layer, chosen by timing, so they must give the same bits
+    at the sizes the network runs, not only on the small CONFIGS above: both, and the one it chose."""
+    c, n, h, w, k, s, p = shape
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((c, n, h, w)).astype(np.float32)
+    ho, wo = K.conv_output_size(h, k, s, p), K.conv_output_size(w, k, s, p)
+    cols = CN.im2col_cnhw_numpy(x, k, k, s, p, ho, wo)
+    np.testing.assert_array_equal(CN.im2col_cnhw_numba(x, k, k, s, p, ho, wo), cols)
+    np.testing.assert_array_equal(CN.im2col_cnhw_fastest(x, k, k, s, p, ho, wo), cols)
+    dcols = rng.standard_normal(cols.shape).astype(np.float32)
+    dx = CN.col2im_cnhw_numpy(dcols, x.shape, k, k, s, p, ho, wo)
+    np.testing.assert_array_equal(CN.col2im_cnhw_numba(dcols, x.shape, k, k, s, p, ho, wo), dx)
+    np.testing.assert_array_equal(CN.col2im_cnhw_fastest(dcols, x.shape, k, k, s, p, ho, wo), dx)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_backward_twins_are_identical(dtype):
     rng = np.random.default_rng(2)

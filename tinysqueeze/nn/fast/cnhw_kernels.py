@@ -104,8 +104,9 @@ def col2im_cnhw_by_table(cols, x_shape, table):
     taps in (i, j) order."""
     c, n, h, w = x_shape
     taps, length = table.shape
-    dx = np.zeros((c, n, h * w), dtype=cols.dtype)
+    dx = np.empty((c, n, h * w), dtype=cols.dtype)
     for ch in prange(c):
+        dx[ch] = 0.0                       # zeroed by the thread that adds into it, in its cache
         for tap in range(taps):
             row, reads = cols[ch * taps + tap], table[tap]
             for img in range(n):

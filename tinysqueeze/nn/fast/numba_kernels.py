@@ -55,9 +55,10 @@ def im2col_numba(x, kh, kw, stride, padding, h_out, w_out):
 def col2im_numba(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
     """Numba twin of `col2im_numpy`: same taps added in the same order, so bit-identical."""
     n, c, h, w = x_shape
-    dx = np.zeros((n, c, h, w), dtype=cols.dtype)
+    dx = np.empty((n, c, h, w), dtype=cols.dtype)
     for nc in prange(n * c):
         img, ch = nc // c, nc % c
+        dx[img, ch] = 0.0                  # zeroed by the thread that adds into it, in its cache
         for i in range(kh):
             for j in range(kw):
                 row = (ch * kh + i) * kw + j
@@ -271,9 +272,10 @@ def maxpool_backward_numba(dout, argmax, x_shape, kh, kw, stride, padding):
     tap's row and column with a multiplication, not a division (1.5-1.7x faster; lesson 14)."""
     n, c, h, w = x_shape
     _, _, h_out, w_out = dout.shape
-    dx = np.zeros((n * c, h, w), dtype=dout.dtype)
+    dx = np.empty((n * c, h, w), dtype=dout.dtype)
     douts, taps = dout.reshape(n * c, h_out, w_out), argmax.reshape(n * c, h_out, w_out)
     for p in prange(n * c):
+        dx[p] = 0.0                        # zeroed by the thread that adds into it, in its cache
         if kw == 3:
             add_back_to_taps(douts[p], taps[p], dx[p], 3, stride, padding)
         else:
