@@ -106,7 +106,7 @@ def col2im_cnhw_by_table(cols, x_shape, table):
     taps, length = table.shape
     dx = np.empty((c, n, h * w), dtype=cols.dtype)
     for ch in prange(c):
-        dx[ch] = 0.0     # zeroed by the thread that adds into it, in cache (lesson 14, round 6)
+        dx[ch] = 0.0     # zeroed just before the additions, so in cache (lesson 14, round 6)
         for tap in range(taps):
             row, reads = cols[ch * taps + tap], table[tap]
             for img in range(n):

@@ -58,7 +58,7 @@ def col2im_numba(cols, x_shape, kh, kw, stride, padding, h_out, w_out):
     dx = np.empty((n, c, h, w), dtype=cols.dtype)
     for nc in prange(n * c):
         img, ch = nc // c, nc % c
-        dx[img, ch] = 0.0     # zeroed by the thread that adds into it, in cache (lesson 14, round 6)
+        dx[img, ch] = 0.0     # zeroed just before the additions, so in cache (lesson 14, round 6)
         for i in range(kh):
             for j in range(kw):
                 row = (ch * kh + i) * kw + j
@@ -275,7 +275,7 @@ def maxpool_backward_numba(dout, argmax, x_shape, kh, kw, stride, padding):
     dx = np.empty((n * c, h, w), dtype=dout.dtype)
     douts, taps = dout.reshape(n * c, h_out, w_out), argmax.reshape(n * c, h_out, w_out)
     for p in prange(n * c):
-        dx[p] = 0.0     # zeroed by the thread that adds into it, in cache (lesson 14, round 6)
+        dx[p] = 0.0     # zeroed just before the additions, so in cache (lesson 14, round 6)
         if kw == 3:
             add_back_to_taps(douts[p], taps[p], dx[p], 3, stride, padding)
         else:
