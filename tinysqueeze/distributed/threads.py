@@ -5,6 +5,12 @@ NumPy's BLAS (OpenBLAS) and Numba each start as many threads as the machine has 
 threads to be descheduled. So, before NumPy is first imported, each rank of a job of several is given
 cores // (ranks on this machine) threads, unless the user chose (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
 MKL_NUM_THREADS or NUMBA_NUM_THREADS set: those are kept as given). Nothing here imports NumPy.
+
+And how idle threads wait (`let_idle_threads_sleep`): OpenBLAS's threads spin for a while after each
+matrix product, and OpenMP's (Numba's parallel loops) after each loop, so on two cores a second pool
+of threads would fight the first (nn/fast/numba_kernels.py's thread policy). Told to sleep at once,
+the two pools take turns, and Numba's loops may use every core: 1.09-1.12x a training step (lesson 14,
+round 6). Both libraries read this when they load, so it is set before NumPy loads, as the cores.
 """
 from __future__ import annotations
 
@@ -36,3 +42,34 @@ def share_cores(environ=os.environ, cores: int | None = None) -> int | None:
     for name in THREAD_VARIABLES:
         environ[name] = str(threads)
     return threads
+
+
+# How the idle threads of OpenMP (Numba's parallel loops) and of OpenBLAS wait: asleep at once.
+IDLE_THREADS_SLEEP = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}   # 4: 2**4 cycles, the least
+# "sleep": let_idle_threads_sleep set IDLE_THREADS_SLEEP; "as-is": leave the waits as the environment has them
+THREAD_WAITS = "TINYSQUEEZE_THREAD_WAITS"
+
+
+def let_idle_threads_sleep(environ=os.environ) -> bool:
+    """Before NumPy loads: sets IDLE_THREADS_SLEEP, unless the user set either variable (or THREAD_WAITS
+    is "as-is"), and marks that it did (THREAD_WAITS = "sleep"). -> True if idle threads now sleep."""
+    if environ.get(THREAD_WAITS) != "as-is" and not any(name in environ for name in IDLE_THREADS_SLEEP):
+        environ.update(IDLE_THREADS_SLEEP)
+        environ[THREAD_WAITS] = "sleep"
+    return idle_threads_sleep(environ)
+
+
+def idle_threads_sleep(environ=os.environ) -> bool:
+    """-> True if the environment tells both pools' idle threads to sleep at once (IDLE_THREADS_SLEEP)."""
+    return all(environ.get(name, "").strip().upper() == value for name, value in IDLE_THREADS_SLEEP.items())
+
+
+def waits_as_the_user_set(environ=os.environ) -> dict:
+    """-> a copy of environ without what let_idle_threads_sleep set, marked "as-is" so that a process
+    started with it (PyTorch's side of the bench) leaves its threads' waits as the user had them."""
+    child = dict(environ)
+    if child.get(THREAD_WAITS) == "sleep":
+        for name in IDLE_THREADS_SLEEP:
+            child.pop(name, None)
+    child[THREAD_WAITS] = "as-is"
+    return child

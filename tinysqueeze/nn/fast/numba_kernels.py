@@ -18,14 +18,19 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ...distributed.threads import idle_threads_sleep
 from ..kernels import argmax_dtype
 
 # Thread policy. NumPy's matrix products run on OpenBLAS's own threads, which keep spinning for a
 # while after each product; Numba's parallel loops start a second pool of threads. On two cores the
 # two pools fight, and a SqueezeNet training step took twice as long or more (302-918 ms against
-# 163-250 ms, squeezenet1_1, 64 px, batch 64; lesson 14). So unless NUMBA_NUM_THREADS says
-# otherwise, the kernels run on one thread and the matrix products keep the cores.
-if "NUMBA_NUM_THREADS" not in os.environ:
+# 163-250 ms, squeezenet1_1, 64 px, batch 64; lesson 14). So the kernels run on one thread and the
+# matrix products keep the cores -- unless NUMBA_NUM_THREADS says otherwise, or both pools' idle
+# threads were told to sleep at once before NumPy loaded (the command line does:
+# distributed/threads.py, `let_idle_threads_sleep`). Then the pools take turns and the kernels use
+# every core (lesson 14, round 6). Each parallel loop gives every (image, channel) its own iterations,
+# so the thread count never changes a result.
+if "NUMBA_NUM_THREADS" not in os.environ and not idle_threads_sleep():
     numba.set_num_threads(1)
 
 
