@@ -9,8 +9,9 @@ MKL_NUM_THREADS or NUMBA_NUM_THREADS set: those are kept as given). Nothing here
 And how idle threads wait (`let_idle_threads_sleep`): OpenBLAS's threads spin for a while after each
 matrix product, and OpenMP's (Numba's parallel loops) after each loop, so on two cores a second pool
 of threads would fight the first (nn/fast/numba_kernels.py's thread policy). Told to sleep at once,
-the two pools take turns, and Numba's loops may use every core: 1.09-1.12x a training step (lesson 14,
-round 6). Both libraries read this when they load, so it is set before NumPy loads, as the cores.
+the two pools take turns, and Numba's loops may use every core: 1.09-1.12x a training step at 64 and
+224 px, level at 32 px (lesson 14, round 6). Both libraries read this when they load, so it is set
+before NumPy loads, as the cores are.
 """
 from __future__ import annotations
 
