@@ -73,3 +73,13 @@ def test_the_command_line_runs_numba_on_every_core_and_the_library_on_one_with_t
     assert (library["threads"], library["wait"]) == (1, None)
     assert cli["weights"] == library["weights"]                # two training steps, bit for bit
     assert probe("cli", NUMBA_NUM_THREADS="1")["threads"] == 1  # a count the user set is kept
+
+
+def test_the_kernels_use_every_core_only_with_sleeping_waits_and_openblas():
+    from tinysqueeze.nn.fast.numba_kernels import kernels_on_one_thread
+
+    sleeping = dict(IDLE_THREADS_SLEEP)
+    assert kernels_on_one_thread({}, blas_is_openblas=True)                      # a library import
+    assert not kernels_on_one_thread(sleeping, blas_is_openblas=True)            # the command line
+    assert kernels_on_one_thread(sleeping, blas_is_openblas=False)               # another BLAS: not measured
+    assert not kernels_on_one_thread({"NUMBA_NUM_THREADS": "2"}, blas_is_openblas=False)   # the user chose

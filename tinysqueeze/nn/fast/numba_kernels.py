@@ -20,6 +20,7 @@ from numba import njit, prange
 
 from ...distributed.threads import idle_threads_sleep
 from ..kernels import argmax_dtype
+from .blas_threads import OpenBLAS
 
 # Thread policy. NumPy's matrix products run on OpenBLAS's own threads, which keep spinning for a
 # while after each product; Numba's parallel loops start a second pool of threads. On two cores the
@@ -28,9 +29,15 @@ from ..kernels import argmax_dtype
 # matrix products keep the cores -- unless NUMBA_NUM_THREADS says otherwise, or both pools' idle
 # threads were told to sleep at once before NumPy loaded (the command line does:
 # distributed/threads.py, `let_idle_threads_sleep`). Then the pools take turns and the kernels use
-# every core (lesson 14, round 6). Each parallel loop gives every (image, channel) its own iterations,
-# so the thread count never changes a result.
-if "NUMBA_NUM_THREADS" not in os.environ and not idle_threads_sleep():
+# every core (lesson 14, round 6) -- where NumPy's BLAS is OpenBLAS, the one whose wait that sets (and
+# the one measured). Each parallel loop gives every (image, channel) its own iterations, so the thread
+# count never changes a result.
+def kernels_on_one_thread(environ=os.environ, blas_is_openblas: bool = True) -> bool:
+    """-> True if the thread policy above puts the Numba kernels on one thread."""
+    return "NUMBA_NUM_THREADS" not in environ and not (idle_threads_sleep(environ) and blas_is_openblas)
+
+
+if kernels_on_one_thread(blas_is_openblas=OpenBLAS.loaded() is not None):
     numba.set_num_threads(1)
 
 
