@@ -77,3 +77,15 @@ def test_the_histograms_are_drawn(batch, tmp_path):
     _, records = record_layers(model, x, y, squeezenet_layers(model))
     path = plot_layer_histograms({"torchvision": records, "again": records}, tmp_path / "h.png", "test")
     assert path.stat().st_size > 10_000
+
+
+def test_an_expand_convolution_is_recorded_as_it_writes_into_its_fire_modules_output(batch):
+    """FireCNHW calls its expand convolutions with out= (each writes into its block of the module's
+    output): the recording passes it on, and keeps the branch's own output, the first 64 channels of fire2's."""
+    x, y = batch
+    model = squeezenet1_1(num_classes=4, seed=3)
+    _, records = record_layers(model, x, y, {"features.3.expand1x1": "fire2 1x1", "features.3": "fire2"},
+                               train_mode=False)
+    branch, fire2 = (r.activation for r in records)
+    assert branch.shape[0] == 64
+    assert np.array_equal(branch, fire2[:64])

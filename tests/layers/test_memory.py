@@ -11,9 +11,10 @@ import numpy as np
 from tinysqueeze import nn
 if sys.argv[1] == "keep":
     assert nn.keep_freed_memory()
+MB = int(sys.argv[2])
 def step():                           # what a training step does: big arrays, written, then freed
-    a = np.ones((3, 2 ** 20), np.float32)              # 12 MB
-    b = np.ones((2, 2 ** 20), np.float32)              # 8 MB
+    a = np.ones((MB - 8, 2 ** 18), np.float32)         # 12 MB, or 40 (more than glibc's largest threshold)
+    b = np.ones((8, 2 ** 18), np.float32)              # 8 MB
     del a, b
 step()                                # the first step may map its memory
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -25,9 +26,10 @@ print(faults, peak_mb)
 """
 
 
-def ten_steps(mode: str) -> tuple[int, float]:
-    """-> (page faults of ten steps, the process's peak resident memory in MB)."""
-    run = subprocess.run([sys.executable, "-c", PROGRAM, mode], capture_output=True, text=True, timeout=120)
+def ten_steps(mode: str, megabytes: int = 20) -> tuple[int, float]:
+    """-> (page faults of ten steps of `megabytes` each, the process's peak resident memory in MB)."""
+    run = subprocess.run([sys.executable, "-c", PROGRAM, mode, str(megabytes)], capture_output=True, text=True,
+                         timeout=120)
     assert run.returncode == 0, run.stderr
     faults, peak_mb = run.stdout.split()
     return int(faults), float(peak_mb)
@@ -40,6 +42,17 @@ def test_kept_memory_is_reused_without_page_faults():
     (fresh, _), (kept, _) = ten_steps("default"), ten_steps("keep")
     assert fresh > 100
     assert kept < 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_blocks_larger_than_any_threshold_are_reused_too():
+    """A 40-MB array, as squeezenet1_0's conv1 has at 224 px (36-56 MB), is above the largest mmap
+    threshold glibc accepts (32 MB): only with mmap turned off (M_MMAP_MAX = 0) does it come from the
+    heap and its pages get reused."""
+    (fresh, fresh_peak), (kept, kept_peak) = ten_steps("default", 48), ten_steps("keep", 48)
+    assert fresh > 1000
+    assert kept < 20
+    assert kept_peak <= fresh_peak + 8
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")

@@ -66,8 +66,8 @@ def record_layers(model: nn.Module, x: np.ndarray, y: np.ndarray, layers: dict[s
     def watch(name: str, module: nn.Module) -> None:
         forward, backward = module.forward, module.backward
 
-        def recording_forward(inp):
-            out = forward(inp)
+        def recording_forward(inp, **options):              # options: FireCNHW's out=
+            out = forward(inp, **options)
             outputs[name] = np.array(out, copy=True)        # a copy: an in-place ReLU above may overwrite it
             return out
 

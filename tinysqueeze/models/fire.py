@@ -4,10 +4,11 @@ Follows torchvision's `Fire`: children `squeeze`, `expand1x1`, `expand3x3` (and 
 state_dict keys match torchvision's. The bypass child (`bypass`, a 1x1 convolution) exists only in
 the paper's "complex bypass" variant, which torchvision does not have.
 
-A Fire module takes PyTorch's (N, C, H, W), as lesson 6 builds it. SqueezeNet's features build theirs
-with `batch_inside=True`: the same module made of the batch-inside convolutions (each with its ReLU
-fused in) and concatenation (nn/fast/layers.py), taking (C, N, H, W), inside the features'
-CNHWSequential (lesson 14).
+A Fire module takes PyTorch's (N, C, H, W), as lesson 6 builds it. With `batch_inside=True` it is the
+same module made of the batch-inside convolutions (each with its ReLU fused in) and concatenation
+(nn/fast/layers.py), taking (C, N, H, W), as inside SqueezeNet's CNHWSequential features (lesson 14);
+what those features run is its subclass `FireCNHW` (fast_fire.py), which skips the concatenation's
+copy.
 """
 from __future__ import annotations
 

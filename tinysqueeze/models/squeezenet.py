@@ -15,9 +15,10 @@ these same two networks back (a test holds it to these lists).
 
 The layers these lists build are the fast ones (fast=True, the default): every convolution of the
 features is a Conv2dCNHW (with the ReLU after it fused in: Conv2dReLUCNHW, an Identity in the ReLU's
-place) and every Fire module joins its branches with a ConcatCNHW, so that inside
-the features' CNHWSequential the batch sits inside, (C, N, H, W), and each convolution is ONE matrix
-product for the whole batch; conv10 is a Conv2dSmallMaps (nn/fast/layers.py; lesson 14). fast=False
+place) and every Fire module is a FireCNHW (fast_fire.py: its two expand branches write into one
+output, which a ConcatCNHW hands out), so that inside the features' CNHWSequential the batch sits
+inside, (C, N, H, W), and each convolution is ONE matrix product for the whole batch; conv10 is a
+Conv2dSmallMaps (nn/fast/layers.py; lesson 14). fast=False
 builds the same network from the plain (N, C, H, W) layers of lessons 1-6, Conv2d and Concat in a
 Sequential: the same weights from the same seed, the same outputs and gradients to rounding (a test
 holds the two equal in float64), slower.
@@ -29,6 +30,7 @@ import numpy as np
 from functools import partial
 
 from .. import nn
+from .fast_fire import FireCNHW
 from .fire import BYPASS_KINDS, Fire, fire_layers
 
 
@@ -56,10 +58,10 @@ def bypasses(bypass: str | None) -> tuple[str | None, str | None]:
 def feature_layers(rng: np.random.Generator, fast: bool = True):
     """-> (conv, relu, fire): the convolution, its ReLU and the Fire module the features are built of,
     drawing their weights from `rng`. fast: with the batch inside (Conv2dReLUCNHW, which applies its
-    ReLU itself, so an Identity stands in the ReLU's place; Fire(batch_inside=True)), else the plain
-    (N, C, H, W) layers."""
+    ReLU itself, so an Identity stands in the ReLU's place; FireCNHW, Fire with the batch inside whose
+    expand branches write into one output), else the plain (N, C, H, W) layers."""
     conv, relu, _ = fire_layers(batch_inside=fast)
-    return partial(conv, rng=rng), relu, partial(Fire, rng=rng, batch_inside=fast)
+    return partial(conv, rng=rng), relu, partial(FireCNHW if fast else Fire, rng=rng)
 
 
 def squeezenet1_0_features(rng: np.random.Generator, bypass: str | None = None, image_grad: bool = True,

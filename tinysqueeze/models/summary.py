@@ -44,9 +44,9 @@ def module_macs(module: nn.Module, x_shape: tuple, batch_inside: bool = False) -
     inputs = {}                                  # id(conv) -> the shape of its input, seen as it runs
 
     def recording(conv):
-        def forward(x):
+        def forward(x, **options):               # options: FireCNHW's out=
             inputs[id(conv)] = x.shape
-            return type(conv).forward(conv, x)
+            return type(conv).forward(conv, x, **options)
         return forward
     for conv in convs:
         conv.forward = recording(conv)

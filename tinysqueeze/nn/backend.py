@@ -120,7 +120,8 @@ def relu_bias_backward(dout, y):
     return backend().relu_bias_backward(np.ascontiguousarray(dout), np.ascontiguousarray(y))
 
 
-def matmul(a, b):
-    """a @ b (NumPy's rules, batched too). Every product of the layers goes through here, so that
-    `bench` can time them and count their FLOPs (the GEMMs' share of a step; lesson 14)."""
-    return backend().matmul(a, b)
+def matmul(a, b, out=None):
+    """a @ b (NumPy's rules, batched too), into `out` if given (np.matmul's out). Every product of the
+    layers goes through here, so that `bench` can time them and count their FLOPs (the GEMMs' share
+    of a step; lesson 14)."""
+    return backend().matmul(a, b) if out is None else backend().matmul(a, b, out=out)

@@ -183,12 +183,13 @@ def relu_bias_backward_numpy(dout, y):
     return dx, dx.sum(axis=1)
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def bias_relu_numba(out, bias):
     """Numba twin of `bias_relu_numpy`, one pass: each entry gets its row's bias and is clipped at 0
     while it is in a register. The same two rounding steps, so bit-identical; and, as np.maximum (and
-    PyTorch's ReLU), a NaN stays NaN: only what is below 0 becomes 0."""
-    for f in range(out.shape[0]):
+    PyTorch's ReLU), a NaN stays NaN: only what is below 0 becomes 0. Each row (filter) is one
+    iteration of the parallel loop, so the result cannot depend on how many threads share them."""
+    for f in prange(out.shape[0]):
         row, b = out[f], bias[f]
         for k in range(row.size):
             v = row[k] + b
@@ -196,14 +197,15 @@ def bias_relu_numba(out, bias):
     return out
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(parallel=True, cache=True, fastmath={"reassoc"})
 def relu_bias_backward_numba(dout, y):
     """Numba twin of `relu_bias_backward_numpy`, one pass: each entry of dx is written and added to
     its row's sum at once. fastmath "reassoc" lets the compiler keep several partial sums side by side
-    (vectors); NumPy sums in pairs: so dx is bit-identical, db equal up to rounding."""
+    (vectors); NumPy sums in pairs: so dx is bit-identical, db equal up to rounding. Each row is summed
+    whole by one thread, so db is the same on one thread or many."""
     dx = np.empty_like(dout)
     db = np.empty(dout.shape[0], dtype=dout.dtype)
-    for f in range(dout.shape[0]):
+    for f in prange(dout.shape[0]):
         d, kept, row = dout[f], y[f], dx[f]
         total = dout.dtype.type(0)
         for k in range(d.size):

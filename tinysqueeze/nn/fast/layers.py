@@ -74,8 +74,9 @@ class Conv2dCNHW(Conv2d):
             self.bias.grad += dy.sum(axis=1)
         return self.product_backward(dy, x_shape, cols)
 
-    def product(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """x: (C, N, H, W) -> (W @ cols: (F, N*L), before the bias; cols: (C*KH*KW, N*L))"""
+    def product(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """x: (C, N, H, W) -> (W @ cols: (F, N*L), before the bias; cols: (C*KH*KW, N*L)).
+        out: (F, N, H_out, W_out), C-contiguous, to write the product into (then returned as (F, N*L))."""
         check_input(self, x, f"({self.in_channels}, N, H, W)", 4, self.in_channels, channel_axis=0)
         c, n, h, w = x.shape
         kh, kw = self.kernel_size
@@ -83,7 +84,14 @@ class Conv2dCNHW(Conv2d):
             cols = x.reshape(c, n * h * w)                                  # (C, N*H*W): already the matrix
         else:
             cols = im2col_cnhw(x, kh, kw, self.stride, self.padding, *self.output_size(h, w))  # (C*KH*KW, N*L)
-        return matmul(self.weight.data.reshape(self.out_channels, -1).astype(x.dtype, copy=False), cols), cols
+        weight = self.weight.data.reshape(self.out_channels, -1).astype(x.dtype, copy=False)
+        if out is None:
+            return matmul(weight, cols), cols
+        expected = self.output_shape(x.shape)
+        if out.shape != expected or out.dtype != x.dtype or not out.flags.c_contiguous:
+            raise layer_error(self, f"out must be a C-contiguous {x.dtype} array of shape {expected}, got "
+                                    f"{out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not contiguous'}")
+        return matmul(weight, cols, out=out.reshape(self.out_channels, -1)), cols
 
     def product_backward(self, dy: np.ndarray, x_shape: tuple, cols: np.ndarray) -> np.ndarray | None:
         """dy: (F, N*L), the gradient of W @ cols -> dx: (C, N, H, W) (None if input_grad is False);
@@ -115,9 +123,10 @@ class Conv2dReLUCNHW(Conv2dCNHW):
     def extra_repr(self) -> str:
         return super().extra_repr() + ", then ReLU"
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """x: (C, N, H, W) -> (F, N, H_out, W_out), every entry >= 0"""
-        out, cols = self.product(x)                                         # (F, N*L)
+    def forward(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """x: (C, N, H, W) -> (F, N, H_out, W_out), every entry >= 0; written into `out` if given (a
+        C-contiguous (F, N, H_out, W_out) array: the block of FireCNHW's output that this branch fills)"""
+        out, cols = self.product(x, out)                                    # (F, N*L)
         bias = np.zeros(self.out_channels) if self.bias is None else self.bias.data
         y = bias_relu(out, bias.astype(x.dtype, copy=False))                # in place
         self.keep_for_backward((x.shape, cols, y))
@@ -135,9 +144,24 @@ class Conv2dReLUCNHW(Conv2dCNHW):
 
 class ConcatCNHW(Concat):
     """Concat with the batch inside: (C_k, N, H, W) branches joined along axis 0, where each branch
-    is one contiguous block of the result (and backward's slices are contiguous too)."""
+    is one contiguous block of the result (and backward's slices are contiguous too).
+
+    Since each block is contiguous, the branches can also write their outputs straight into it, and
+    nothing is left to copy: `blocks` hands out the joined output before the branches run (FireCNHW,
+    models/fast_fire.py). Backward is the same either way."""
 
     axis = 0                         # the channel axis of (C, N, H, W)
+
+    def blocks(self, shapes: list, dtype) -> tuple[np.ndarray, list]:
+        """shapes: each branch's output shape, (C_k, N, H, W) -> (out: (sum C_k, N, H, W), not yet
+        written; [each branch's block of it, a contiguous view]). The branches must fill their blocks;
+        backward then splits dout as after forward."""
+        if not shapes or any(tuple(shape[1:]) != tuple(shapes[0][1:]) for shape in shapes):
+            raise layer_error(self, f"expected branch shapes (C_k, N, H, W) that differ only in C_k, got {shapes}")
+        channels = [shape[0] for shape in shapes]
+        out = np.empty((sum(channels),) + tuple(shapes[0][1:]), dtype=dtype)
+        self.keep_for_backward(channels)
+        return out, np.split(out, np.cumsum(channels)[:-1], axis=0)
 
 
 class CNHWSequential(Sequential):

@@ -10,10 +10,12 @@ page. So every step paid for thousands of page faults on memory it had just give
 2,700 per step for squeezenet1_1 at 64 px, batch 64, and more in a virtual machine, where each fault
 costs more (lesson 14 measures both).
 
-`keep_freed_memory()` tells glibc to keep what is freed (`mallopt`): blocks up to 32 MB (the most
-glibc allows) come from the heap, and the heap is not trimmed, so the next step reuses the same,
-already-mapped pages. The peak memory is the same; it is simply not returned between steps. This is
-what PyTorch's caching allocator does for GPU memory, done here by the allocator NumPy already uses.
+`keep_freed_memory()` tells glibc to keep what is freed (`mallopt`): every block comes from the heap
+(up to 32 MB by raising the threshold as far as glibc allows; larger ones, such as the 36-56 MB
+arrays of squeezenet1_0's conv1 at 224 px, by turning glibc's mmap off), and the heap is not
+trimmed, so the next step reuses the same, already-mapped pages. The peak memory is the same; it is
+simply not returned between steps, nor, once freed, before the process ends. This is what
+PyTorch's caching allocator does for GPU memory, done here by the allocator NumPy already uses.
 The command line calls it for every command; a script of your own may call it once at its start.
 It changes the whole process, so the library never calls it on its own.
 """
@@ -23,10 +25,11 @@ import ctypes
 import sys
 
 # mallopt's parameter numbers, from glibc's malloc.h
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4
 MMAP_THRESHOLD_MAX = 32 * 2**20    # glibc's largest M_MMAP_THRESHOLD on a 64-bit machine
 NEVER_TRIM = 2**31 - 1             # M_TRIM_THRESHOLD is a C int: the largest is "never"
 TOP_PAD = 64 * 2**20               # grow the heap 64 MB at a time (untouched pages cost nothing)
+NO_MMAP = 0                        # M_MMAP_MAX: how many blocks may have their own mmap at once
 
 
 def keep_freed_memory() -> bool:
@@ -40,5 +43,6 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     applied = [mallopt(parameter, value) == 1 for parameter, value in                # each one, whatever
-               [(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX), (M_TRIM_THRESHOLD, NEVER_TRIM), (M_TOP_PAD, TOP_PAD)]]
+               [(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX), (M_MMAP_MAX, NO_MMAP),
+                                                  (M_TRIM_THRESHOLD, NEVER_TRIM), (M_TOP_PAD, TOP_PAD)]]
     return all(applied)
