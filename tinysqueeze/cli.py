@@ -12,7 +12,7 @@ from .distributed.launch import launched_rank, launched_size
 from .distributed.threads import let_idle_threads_sleep, share_cores
 
 share_cores()   # one of several processes on this machine: its share of the cores, set before NumPy loads
-let_idle_threads_sleep()   # idle threads sleep at once, so Numba's loops may use every core (threads.py)
+let_idle_threads_sleep()   # idle threads sleep after a short spin, so Numba's loops may use every core (threads.py)
 
 try:     # NumPy, Pillow and Numba load here (about half a second): Ctrl-C meanwhile is one line too
     from .datasets import MAX_CLASSES, MAX_IMAGE_SIZE  # the largest sizes a flag may ask for

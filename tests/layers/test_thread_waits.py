@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tinysqueeze.distributed.threads import (IDLE_THREADS_SLEEP, THREAD_WAITS, idle_threads_sleep,
                                              let_idle_threads_sleep, waits_as_the_user_set)
 
@@ -15,13 +17,29 @@ from tinysqueeze.distributed.threads import (IDLE_THREADS_SLEEP, THREAD_WAITS, i
 def test_unset_waits_are_set_to_sleep_and_marked():
     environ = {}
     assert let_idle_threads_sleep(environ) is True
-    assert environ == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4", THREAD_WAITS: "sleep"}
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "16",
+                       THREAD_WAITS: "sleep"}
     assert idle_threads_sleep(environ)
+
+
+@pytest.mark.parametrize("environ, sleeps", [
+    ({"OMP_WAIT_POLICY": "passive", "OPENBLAS_THREAD_TIMEOUT": "4"}, True),       # no spin at all: round 6's
+    ({"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "16", "GOMP_SPINCOUNT": "10000"}, True),
+    ({"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "17"}, False),     # OpenBLAS spins longer
+    ({"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "16", "GOMP_SPINCOUNT": "30000"}, False),
+    ({"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "16", "GOMP_SPINCOUNT": "INFINITE"}, False),
+    ({"OPENBLAS_THREAD_TIMEOUT": "4", "GOMP_SPINCOUNT": "0"}, False),              # OpenMP's default: it spins
+    ({"OMP_WAIT_POLICY": "PASSIVE"}, False),                                       # OpenBLAS's default: 2**28
+])
+def test_what_counts_as_sleeping_after_a_short_spin(environ, sleeps):
+    """The thread policy lets the kernels use every core only if both pools' idle threads spin no
+    longer than the command line's setting (longer spins fought for the cores: lesson 14, round 7)."""
+    assert idle_threads_sleep(environ) is sleeps
 
 
 def test_a_wait_the_user_set_is_kept_and_nothing_else_is_set():
     for name in IDLE_THREADS_SLEEP:
-        environ = {name: "ACTIVE" if name == "OMP_WAIT_POLICY" else "28"}
+        environ = {name: "ACTIVE" if name == "OMP_WAIT_POLICY" else "300000" if name == "GOMP_SPINCOUNT" else "28"}
         before = dict(environ)
         assert let_idle_threads_sleep(environ) is False
         assert environ == before                              # neither variable added, no mark

@@ -10,7 +10,9 @@ And how idle threads wait (`let_idle_threads_sleep`): OpenBLAS's threads spin fo
 matrix product, and OpenMP's (Numba's parallel loops) after each loop, so on two cores a second pool
 of threads would fight the first (nn/fast/numba_kernels.py's thread policy). Told to sleep at once,
 the two pools take turns, and Numba's loops may use every core: 1.09-1.12x a training step at 64 and
-224 px, level at 32 px (lesson 14, round 6). Both libraries read this when they load, so it is set
+224 px, level at 32 px (lesson 14, round 6). Told to spin briefly first (about 0.1 ms, catching the
+next loop or product of the same layer), inference at 32 px ran 1.15-1.25x faster again, training
+level or better (round 7). Both libraries read this when they load, so it is set
 before NumPy loads, as the cores are.
 """
 from __future__ import annotations
@@ -45,15 +47,20 @@ def share_cores(environ=os.environ, cores: int | None = None) -> int | None:
     return threads
 
 
-# How the idle threads of OpenMP (Numba's parallel loops) and of OpenBLAS wait: asleep at once.
-IDLE_THREADS_SLEEP = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}   # 4: 2**4 cycles, the least
+# How the idle threads of OpenMP (Numba's parallel loops) and of OpenBLAS wait: a short spin, then
+# asleep. PASSIVE alone (any OpenMP) sleeps at once; GNU OpenMP's GOMP_SPINCOUNT spins 10,000 times
+# first (about 0.1 ms), OpenBLAS 2**16 cycles (20-30 us): long enough to catch the next loop or
+# product of the same layer, far shorter than the other pool's work (lesson 14, rounds 6 and 7).
+IDLE_THREADS_SLEEP = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "16"}
+LONGEST_SPIN = {"GOMP_SPINCOUNT": 10000, "OPENBLAS_THREAD_TIMEOUT": 16}   # idle_threads_sleep: at most these
 # "sleep": let_idle_threads_sleep set IDLE_THREADS_SLEEP; "as-is": leave the waits as the environment has them
 THREAD_WAITS = "TINYSQUEEZE_THREAD_WAITS"
 
 
 def let_idle_threads_sleep(environ=os.environ) -> bool:
-    """Before NumPy loads: sets IDLE_THREADS_SLEEP, unless the user set either variable (or THREAD_WAITS
-    is "as-is"), and marks that it did (THREAD_WAITS = "sleep"). -> True if idle threads now sleep."""
+    """Before NumPy loads: sets IDLE_THREADS_SLEEP, unless the user set any of its variables (or
+    THREAD_WAITS is "as-is"), and marks that it did (THREAD_WAITS = "sleep"). -> True if idle
+    threads now sleep after a short spin (`idle_threads_sleep`)."""
     if environ.get(THREAD_WAITS) != "as-is" and not any(name in environ for name in IDLE_THREADS_SLEEP):
         environ.update(IDLE_THREADS_SLEEP)
         environ[THREAD_WAITS] = "sleep"
@@ -61,8 +68,14 @@ def let_idle_threads_sleep(environ=os.environ) -> bool:
 
 
 def idle_threads_sleep(environ=os.environ) -> bool:
-    """-> True if the environment tells both pools' idle threads to sleep at once (IDLE_THREADS_SLEEP)."""
-    return all(environ.get(name, "").strip().upper() == value for name, value in IDLE_THREADS_SLEEP.items())
+    """-> True if the environment tells both pools' idle threads to sleep after a spin no longer than
+    IDLE_THREADS_SLEEP's: OMP_WAIT_POLICY=PASSIVE, OPENBLAS_THREAD_TIMEOUT set to at most 16, and
+    GOMP_SPINCOUNT unset (PASSIVE: no spin) or at most 10000."""
+    def spin(name):
+        value = environ.get(name, "0" if name == "GOMP_SPINCOUNT" else "").strip()
+        return int(value) if value.isdigit() else None
+    return environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE" and all(
+        spin(name) is not None and spin(name) <= longest for name, longest in LONGEST_SPIN.items())
 
 
 def waits_as_the_user_set(environ=os.environ) -> dict:

@@ -27,9 +27,9 @@ from .blas_threads import OpenBLAS
 # two pools fight, and a SqueezeNet training step took twice as long or more (302-918 ms against
 # 163-250 ms, squeezenet1_1, 64 px, batch 64; lesson 14). So the kernels run on one thread and the
 # matrix products keep the cores -- unless NUMBA_NUM_THREADS says otherwise, or both pools' idle
-# threads were told to sleep at once before NumPy loaded (the command line does:
+# threads were told to sleep after a short spin before NumPy loaded (the command line does:
 # distributed/threads.py, `let_idle_threads_sleep`). Then the pools take turns and the kernels use
-# every core (lesson 14, round 6) -- where NumPy's BLAS is OpenBLAS, the one whose wait that sets (and
+# every core (lesson 14, rounds 6 and 7) -- where NumPy's BLAS is OpenBLAS, the one whose wait that sets (and
 # the one measured). Each parallel loop gives every (image, channel) its own iterations, so the thread
 # count never changes a result.
 def kernels_on_one_thread(environ=os.environ, blas_is_openblas: bool = True) -> bool:
