@@ -52,7 +52,7 @@ def share_cores(environ=os.environ, cores: int | None = None) -> int | None:
 # first (about 0.1 ms), OpenBLAS 2**16 cycles (20-30 us): long enough to catch the next loop or
 # product of the same layer, far shorter than the other pool's work (lesson 14, rounds 6 and 7).
 IDLE_THREADS_SLEEP = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "16"}
-LONGEST_SPIN = {"GOMP_SPINCOUNT": 10000, "OPENBLAS_THREAD_TIMEOUT": 16}   # idle_threads_sleep: at most these
+LONGEST_SPIN = {name: int(value) for name, value in IDLE_THREADS_SLEEP.items() if value.isdigit()}  # at most
 # "sleep": let_idle_threads_sleep set IDLE_THREADS_SLEEP; "as-is": leave the waits as the environment has them
 THREAD_WAITS = "TINYSQUEEZE_THREAD_WAITS"
 
