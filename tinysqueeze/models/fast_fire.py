@@ -2,7 +2,7 @@
 SqueezeNet's features run (fast=True), beside the Fire module of lesson 6 (fire.py).
 
 Fire(batch_inside=True) runs both expand convolutions, each into an array of its own, and then
-concatenates the two: a copy of the module's whole output, 3-5% of a training step (lesson 14). With
+concatenates the two: a copy of the module's whole output, 1-5% of a training step (lesson 14). With
 the channels first, (C, N, H, W), each branch's part of the concatenation is one contiguous block,
 so `FireCNHW` lets each expand convolution write its output straight into its block
 (`ConcatCNHW.blocks`, nn/fast/layers.py), and nothing is left to copy. The same layers, weights and
