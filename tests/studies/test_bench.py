@@ -152,3 +152,59 @@ def test_a_worker_times_only_the_steps_after_an_untimed_one(monkeypatch, capsys)
     assert "peak_mb" in lines[0]
     assert made[0].calls == ["train", "train", "infer", "train", "train", "train", "train"]
     assert lines[1] == {"times": [1.0, 1.0, 1.0]}
+
+
+def test_the_pinned_kernels_note_says_what_the_pin_costs_and_only_when_it_costs():
+    from tinysqueeze.studies.bench import pinned_kernels_note
+
+    note = pinned_kernels_note("Haswell", "Haswell", 200.0, ("SkylakeX", 400.0))
+    assert "OPENBLAS_CORETYPE=Haswell" in note and "takes SkylakeX" in note
+    assert "400 GFLOP/s against 200 (2.00x)" in note                       # 400 / 200, by hand
+    assert pinned_kernels_note("", "SkylakeX", 400.0, None) is None         # nothing pinned
+    assert pinned_kernels_note("Haswell", "Haswell", 200.0, None) is None   # the probe could not say
+    assert pinned_kernels_note("SkylakeX", "SkylakeX", 400.0, ("SkylakeX", 420.0)) is None   # the same kernels
+    assert pinned_kernels_note("Zen", "Haswell", 200.0, ("SkylakeX", 219.0)) is None   # 1.095x: within 10%
+    assert pinned_kernels_note("Zen", "Haswell", 200.0, ("SkylakeX", 221.0)) is not None
+
+
+def openblas_says(environ: dict) -> tuple[str, str]:
+    """In a fresh process: (the core OpenBLAS prints as it loads, with OPENBLAS_VERBOSE=2; the one
+    `blas_core` names)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from tinysqueeze.studies.bench import blas_core; print(blas_core())"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    done = subprocess.run([sys.executable, "-c", code], env={**env, **environ, "OPENBLAS_VERBOSE": "2"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = [line.split(":", 1)[1].strip() for line in (done.stdout + done.stderr).splitlines()
+               if line.startswith("Core:")]
+    return (printed[0] if printed else ""), done.stdout.splitlines()[-1]
+
+
+def test_the_kernels_named_are_the_ones_openblas_loaded_pinned_or_not():
+    from tinysqueeze.nn.fast.blas_threads import OpenBLAS
+
+    if OpenBLAS.loaded() is None or OpenBLAS.loaded().core() is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS that names its kernels")
+    pinned, named = openblas_says({"OPENBLAS_CORETYPE": "Sandybridge"})
+    assert pinned == "Sandybridge" and named == "OpenBLAS Sandybridge"     # what the pin asked for
+    chosen, named = openblas_says({})
+    assert chosen and named == f"OpenBLAS {chosen}"                         # OpenBLAS's own choice
+
+
+def test_the_free_choice_is_measured_without_the_pin():
+    import os
+
+    from tinysqueeze.nn.fast.blas_threads import OpenBLAS
+    from tinysqueeze.studies.bench import free_choice
+
+    assert free_choice({}) is None and free_choice({"OPENBLAS_CORETYPE": " "}) is None
+    if OpenBLAS.loaded() is None or OpenBLAS.loaded().core() is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS that names its kernels")
+    chosen, _ = openblas_says({})
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    core, gflops = free_choice({**env, "OPENBLAS_CORETYPE": "Sandybridge"})
+    assert core == chosen and gflops > 0

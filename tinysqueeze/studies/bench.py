@@ -64,6 +64,53 @@ def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
     return platform.processor() or platform.machine() or "an unknown CPU"
 
 
+# OpenBLAS picks its kernels for the CPU when it loads, unless OPENBLAS_CORETYPE names a set: a
+# machine may pin an older one (the same rounding on every machine of a fleet). On the project's Zen 5
+# EPYC the environment pinned Haswell's (AVX2), half the speed of the SkylakeX kernels (AVX-512)
+# OpenBLAS takes there itself (lesson 14, round 8): the report says so, and what the choice costs.
+PINNED_CORE = "OPENBLAS_CORETYPE"
+FREE_CHOICE_PROBE = ("from tinysqueeze.nn.fast.blas_threads import OpenBLAS; "
+                     "from tinysqueeze.studies.bench import gemm_gflops; "
+                     "print(OpenBLAS.loaded().core(), gemm_gflops())")
+
+
+def blas_core() -> str:
+    """The kernels NumPy's BLAS runs: "OpenBLAS SkylakeX", or "a BLAS other than OpenBLAS"."""
+    from ..nn.fast.blas_threads import OpenBLAS
+
+    blas = OpenBLAS.loaded()
+    return f"OpenBLAS {blas.core() or 'kernels unnamed'}" if blas else "a BLAS other than OpenBLAS"
+
+
+def free_choice(environ=os.environ) -> tuple[str, float] | None:
+    """Where OPENBLAS_CORETYPE pins the kernels: the ones OpenBLAS would choose itself and their
+    ceiling (GFLOP/s), measured in a process started without it; None where nothing is pinned, or
+    the process could not say."""
+    if not environ.get(PINNED_CORE, "").strip():
+        return None
+    env = {name: value for name, value in environ.items() if name != PINNED_CORE}
+    done = subprocess.run([sys.executable, "-c", FREE_CHOICE_PROBE], env=env, capture_output=True, text=True,
+                          timeout=300)
+    try:
+        core, gflops = done.stdout.split()[-2:]
+        return core, float(gflops)
+    except ValueError:
+        return None
+
+
+def pinned_kernels_note(pinned: str, core: str, gemm: float, free: tuple[str, float] | None) -> str | None:
+    """What pinning OpenBLAS's kernels costs on this machine, in one line for the report; None if
+    nothing is pinned, or the free choice is the same kernels or no more than 10% faster.
+    pinned: OPENBLAS_CORETYPE's value; core: the kernels running; gemm: their ceiling (GFLOP/s);
+    free: what `free_choice` measured."""
+    if not pinned or free is None or free[0] == core or free[1] <= 1.1 * gemm:
+        return None
+    return (f"note: {PINNED_CORE}={pinned} in the environment pins OpenBLAS to its {core} kernels; left to "
+            f"choose, OpenBLAS takes {free[0]} on this CPU, with a GEMM ceiling of {free[1]:.0f} GFLOP/s against "
+            f"{gemm:.0f} ({free[1] / gemm:.2f}x). Our figures below are with the pinned kernels; unset "
+            f"{PINNED_CORE} for the faster ones (their rounding differs from the pinned kernels')")
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far, in MB (10^6 bytes, as everywhere in tinysqueeze)."""
     return megabytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)   # Linux: kilobytes
@@ -551,10 +598,13 @@ def run_bench(configs=CONFIGS, rounds: int = 15, steps: int = 1, with_torch: boo
     one process (`compare_in_one_process`). quick: the configurations given (the command line gives
     QUICK_CONFIG), no one-process comparison and no NumPy twins."""
     with_torch = torch_available() if with_torch is None else with_torch
-    gemm = gemm_gflops()
-    out = [f"tinysqueeze bench: {cpu_name()}, {os.cpu_count()} cores, float32 GEMM {gemm:.1f} GFLOP/s; "
-           + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} step(s))" if with_torch
-              else "PyTorch not installed (make bench installs it when it can)")]
+    gemm, core = gemm_gflops(), blas_core()
+    out = [f"tinysqueeze bench: {cpu_name()}, {os.cpu_count()} cores, {core} kernels, float32 GEMM {gemm:.1f} "
+           "GFLOP/s; " + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} step(s))"
+                          if with_torch else "PyTorch not installed (make bench installs it when it can)")]
+    note = pinned_kernels_note(os.environ.get(PINNED_CORE, "").strip(), core.split()[-1], gemm, free_choice())
+    if note:
+        out.append(note)
     for model, size, batch in configs:
         gemm = max(gemm, gemm_gflops())             # the ceiling: the best product of the run so far
         result = compare(model, size, batch, rounds, steps, with_torch, detail=not quick)

@@ -37,13 +37,16 @@ SMALL_BATCH = 64 * 32 * 32          # pixels per channel of a batch: at or below
 
 
 class OpenBLAS:
-    """The thread count of the OpenBLAS NumPy has loaded: get() and set(n), through its C functions."""
+    """The thread count of the OpenBLAS NumPy has loaded, get() and set(n), and the kernels it runs,
+    core(): through its C functions."""
 
     NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
              ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
              ("openblas_get_num_threads", "openblas_set_num_threads")]
+    CORE_NAMES = ["scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"]
 
     def __init__(self, library: ctypes.CDLL):
+        self.library = library
         for get_name, set_name in self.NAMES:
             if hasattr(library, get_name) and hasattr(library, set_name):
                 self._get, self._set = getattr(library, get_name), getattr(library, set_name)
@@ -61,6 +64,16 @@ class OpenBLAS:
                     return cls(ctypes.CDLL(path))
                 except (OSError, LookupError):
                     continue
+        return None
+
+    def core(self) -> str | None:
+        """The kernels OpenBLAS chose for this CPU ("Haswell", "SkylakeX", ...), or the ones
+        OPENBLAS_CORETYPE asked for; None if the library does not say."""
+        for name in self.CORE_NAMES:
+            if hasattr(self.library, name):
+                function = getattr(self.library, name)
+                function.restype = ctypes.c_char_p
+                return function().decode()
         return None
 
     def get(self) -> int:
