@@ -89,12 +89,12 @@ def free_choice(environ=os.environ) -> tuple[str, float] | None:
     if not environ.get(PINNED_CORE, "").strip():
         return None
     env = {name: value for name, value in environ.items() if name != PINNED_CORE}
-    done = subprocess.run([sys.executable, "-c", FREE_CHOICE_PROBE], env=env, capture_output=True, text=True,
-                          timeout=300)
     try:
+        done = subprocess.run([sys.executable, "-c", FREE_CHOICE_PROBE], env=env, capture_output=True, text=True,
+                              timeout=300)
         core, gflops = done.stdout.split()[-2:]
         return core, float(gflops)
-    except ValueError:
+    except (subprocess.TimeoutExpired, ValueError):
         return None
 
 
