@@ -12,7 +12,8 @@ of threads would fight the first (nn/fast/numba_kernels.py's thread policy). Tol
 the two pools take turns, and Numba's loops may use every core: 1.09-1.12x a training step at 64 and
 224 px, level at 32 px (lesson 14, round 6). Told to spin briefly first (about 0.1 ms, catching the
 next loop or product of the same layer), inference at 32 px ran 1.15-1.25x faster again, training
-level or better (round 7). Both libraries read this when they load, so it is set
+level or better (round 7, an Intel Xeon; round 8: slower on a Zen 4 EPYC, faster again for inference
+on a Zen 5). Both libraries read this when they load, so it is set
 before NumPy loads, as the cores are.
 """
 from __future__ import annotations

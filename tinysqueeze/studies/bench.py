@@ -7,6 +7,8 @@ then times a few steps whenever asked. The parent asks ours, then theirs, then o
 several rounds, so a moment of machine noise lands on both sides alike instead of deciding the
 ratio (measured one side after the other, the same PyTorch step came out at 361 and at 654 img/s a
 minute apart). Reported:
+- the CPU and the kernels NumPy's BLAS multiplies with; where OPENBLAS_CORETYPE pins them, what
+  OpenBLAS would choose itself, measured in a process without the pin, when that is faster;
 - training step (forward + cross-entropy + backward + SGD step) and inference (forward, eval mode):
   the median over all rounds of each side, and the ratio: the median of the rounds' own ratios
   (ours against theirs within one round, measured moments apart), with the lowest and highest
@@ -69,17 +71,17 @@ def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
 # EPYC the environment pinned Haswell's (AVX2), half the speed of the SkylakeX kernels (AVX-512)
 # OpenBLAS takes there itself (lesson 14, round 8): the report says so, and what the choice costs.
 PINNED_CORE = "OPENBLAS_CORETYPE"
-FREE_CHOICE_PROBE = ("from tinysqueeze.nn.fast.blas_threads import OpenBLAS; "
-                     "from tinysqueeze.studies.bench import gemm_gflops; "
-                     "print(OpenBLAS.loaded().core(), gemm_gflops())")
+FREE_CHOICE_PROBE = ("from tinysqueeze.studies.bench import gemm_gflops, openblas_core; "
+                     "print(openblas_core(), gemm_gflops())")
 
 
-def blas_core() -> str:
-    """The kernels NumPy's BLAS runs: "OpenBLAS SkylakeX", or "a BLAS other than OpenBLAS"."""
+def openblas_core() -> str | None:
+    """The kernels NumPy's OpenBLAS runs ("SkylakeX", "Haswell"); None for another BLAS, or an
+    OpenBLAS that does not say."""
     from ..nn.fast.blas_threads import OpenBLAS
 
     blas = OpenBLAS.loaded()
-    return f"OpenBLAS {blas.core() or 'kernels unnamed'}" if blas else "a BLAS other than OpenBLAS"
+    return blas.core() if blas else None
 
 
 def free_choice(environ=os.environ) -> tuple[str, float] | None:
@@ -93,7 +95,7 @@ def free_choice(environ=os.environ) -> tuple[str, float] | None:
         done = subprocess.run([sys.executable, "-c", FREE_CHOICE_PROBE], env=env, capture_output=True, text=True,
                               timeout=300)
         core, gflops = done.stdout.split()[-2:]
-        return core, float(gflops)
+        return (core, float(gflops)) if core != "None" else None
     except (subprocess.TimeoutExpired, ValueError):
         return None
 
@@ -598,11 +600,12 @@ def run_bench(configs=CONFIGS, rounds: int = 15, steps: int = 1, with_torch: boo
     one process (`compare_in_one_process`). quick: the configurations given (the command line gives
     QUICK_CONFIG), no one-process comparison and no NumPy twins."""
     with_torch = torch_available() if with_torch is None else with_torch
-    gemm, core = gemm_gflops(), blas_core()
-    out = [f"tinysqueeze bench: {cpu_name()}, {os.cpu_count()} cores, {core} kernels, float32 GEMM {gemm:.1f} "
-           "GFLOP/s; " + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} step(s))"
-                          if with_torch else "PyTorch not installed (make bench installs it when it can)")]
-    note = pinned_kernels_note(os.environ.get(PINNED_CORE, "").strip(), core.split()[-1], gemm, free_choice())
+    gemm, core = gemm_gflops(), openblas_core()
+    kernels = f"OpenBLAS {core} kernels" if core else "a BLAS that does not name its kernels"
+    out = [f"tinysqueeze bench: {cpu_name()}, {os.cpu_count()} cores, {kernels}, float32 GEMM {gemm:.1f} GFLOP/s; "
+           + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} step(s))" if with_torch
+              else "PyTorch not installed (make bench installs it when it can)")]
+    note = core and pinned_kernels_note(os.environ.get(PINNED_CORE, "").strip(), core, gemm, free_choice())
     if note:
         out.append(note)
     for model, size, batch in configs:
