@@ -167,6 +167,16 @@ def test_the_pinned_kernels_note_says_what_the_pin_costs_and_only_when_it_costs(
     assert pinned_kernels_note("Zen", "Haswell", 200.0, ("SkylakeX", 221.0)) is not None
 
 
+def skip_unless_openblas_names_x86_kernels():
+    """The tests below pin OpenBLAS to Sandybridge's kernels, an x86-64 set."""
+    import platform
+
+    from tinysqueeze.studies.bench import openblas_core
+
+    if platform.machine().lower() not in ("x86_64", "amd64") or openblas_core() is None:
+        pytest.skip("NumPy's BLAS here is not an x86-64 OpenBLAS that names its kernels")
+
+
 def openblas_says(environ: dict) -> tuple[str, str]:
     """In a fresh process: (the core OpenBLAS prints as it loads, with OPENBLAS_VERBOSE=2; the one
     `openblas_core` names)."""
@@ -185,10 +195,7 @@ def openblas_says(environ: dict) -> tuple[str, str]:
 
 
 def test_the_kernels_named_are_the_ones_openblas_loaded_pinned_or_not():
-    from tinysqueeze.nn.fast.blas_threads import OpenBLAS
-
-    if OpenBLAS.loaded() is None or OpenBLAS.loaded().core() is None:
-        pytest.skip("NumPy's BLAS here is not an OpenBLAS that names its kernels")
+    skip_unless_openblas_names_x86_kernels()
     pinned, named = openblas_says({"OPENBLAS_CORETYPE": "Sandybridge"})
     assert pinned == named == "Sandybridge"                     # what the pin asked for
     chosen, named = openblas_says({})
@@ -198,12 +205,10 @@ def test_the_kernels_named_are_the_ones_openblas_loaded_pinned_or_not():
 def test_the_free_choice_is_measured_without_the_pin():
     import os
 
-    from tinysqueeze.nn.fast.blas_threads import OpenBLAS
     from tinysqueeze.studies.bench import free_choice
 
     assert free_choice({}) is None and free_choice({"OPENBLAS_CORETYPE": " "}) is None
-    if OpenBLAS.loaded() is None or OpenBLAS.loaded().core() is None:
-        pytest.skip("NumPy's BLAS here is not an OpenBLAS that names its kernels")
+    skip_unless_openblas_names_x86_kernels()
     chosen, _ = openblas_says({})
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     core, gflops = free_choice({**env, "OPENBLAS_CORETYPE": "Sandybridge"})
@@ -217,10 +222,7 @@ def test_the_command_line_keeps_a_pin_the_user_set():
     import subprocess
     import sys
 
-    from tinysqueeze.nn.fast.blas_threads import OpenBLAS
-
-    if OpenBLAS.loaded() is None or OpenBLAS.loaded().core() is None:
-        pytest.skip("NumPy's BLAS here is not an OpenBLAS that names its kernels")
+    skip_unless_openblas_names_x86_kernels()
     code = ("import os, tinysqueeze.cli; from tinysqueeze.studies.bench import openblas_core; "
             "print(os.environ.get('OPENBLAS_CORETYPE', '-'), openblas_core())")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OPENBLAS_CORETYPE": "Sandybridge"},
