@@ -599,11 +599,13 @@ def run_bench(configs=CONFIGS, rounds: int = 15, steps: int = 1, with_torch: boo
     """Every configuration: both sides in their own processes (`compare`) and, with PyTorch, both in
     one process (`compare_in_one_process`). quick: the configurations given (the command line gives
     QUICK_CONFIG), no one-process comparison and no NumPy twins."""
+    left_out = with_torch is False                      # --no-torch
     with_torch = torch_available() if with_torch is None else with_torch
     gemm, core = gemm_gflops(), openblas_core()
     kernels = f"OpenBLAS {core} kernels" if core else "a BLAS that does not name its kernels"
     out = [f"tinysqueeze bench: {cpu_name()}, {os.cpu_count()} cores, {kernels}, float32 GEMM {gemm:.1f} GFLOP/s; "
            + (f"PyTorch beside it, measured alternately with ours ({rounds} rounds of {steps} step(s))" if with_torch
+              else "PyTorch left out (--no-torch)" if left_out
               else "PyTorch not installed (make bench installs it when it can)")]
     note = core and pinned_kernels_note(os.environ.get(PINNED_CORE, "").strip(), core, gemm, free_choice())
     if note:
