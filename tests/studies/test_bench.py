@@ -177,16 +177,21 @@ def skip_unless_openblas_names_x86_kernels():
         pytest.skip("NumPy's BLAS here is not an x86-64 OpenBLAS that names its kernels")
 
 
+def unpinned_environ() -> dict:
+    """This process's environment without OPENBLAS_CORETYPE (the machine may pin one)."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+
+
 def openblas_says(environ: dict) -> tuple[str, str]:
     """In a fresh process: (the core OpenBLAS prints as it loads, with OPENBLAS_VERBOSE=2; the one
     `openblas_core` names)."""
-    import os
     import subprocess
     import sys
 
     code = "from tinysqueeze.studies.bench import openblas_core; print(openblas_core())"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
-    done = subprocess.run([sys.executable, "-c", code], env={**env, **environ, "OPENBLAS_VERBOSE": "2"},
+    done = subprocess.run([sys.executable, "-c", code], env={**unpinned_environ(), **environ, "OPENBLAS_VERBOSE": "2"},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = [line.split(":", 1)[1].strip() for line in (done.stdout + done.stderr).splitlines()
@@ -203,15 +208,12 @@ def test_the_kernels_named_are_the_ones_openblas_loaded_pinned_or_not():
 
 
 def test_the_free_choice_is_measured_without_the_pin():
-    import os
-
     from tinysqueeze.studies.bench import free_choice
 
     assert free_choice({}) is None and free_choice({"OPENBLAS_CORETYPE": " "}) is None
     skip_unless_openblas_names_x86_kernels()
     chosen, _ = openblas_says({})
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
-    core, gflops = free_choice({**env, "OPENBLAS_CORETYPE": "Sandybridge"})
+    core, gflops = free_choice({**unpinned_environ(), "OPENBLAS_CORETYPE": "Sandybridge"})
     assert core == chosen and gflops > 0
 
 

@@ -68,7 +68,7 @@ def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
 
 # OpenBLAS picks its kernels for the CPU when it loads, unless OPENBLAS_CORETYPE names a set: a
 # machine may pin an older one (the same rounding on every machine of a fleet). On the project's Zen 5
-# EPYC the environment pinned Haswell's (AVX2), half the speed of the SkylakeX kernels (AVX-512)
+# EPYC the environment pinned Haswell's (AVX2), about half the speed of the SkylakeX kernels (AVX-512)
 # OpenBLAS takes there itself (lesson 14, round 8): the report says so, and what the choice costs.
 PINNED_CORE = "OPENBLAS_CORETYPE"
 FREE_CHOICE_PROBE = ("from tinysqueeze.studies.bench import gemm_gflops, openblas_core; "
